@@ -1,0 +1,157 @@
+package fabric
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Header names of the internal protocol. Values are decimal where numeric.
+const (
+	// HeaderRoute is the route of a request: cmd<<16 | sub.
+	HeaderRoute = "Iogo-Route"
+	// HeaderUser is the logged-in userID; absent before login.
+	HeaderUser = "Iogo-User"
+	// HeaderSession is the session (connection) ID, unique within its gate.
+	HeaderSession = "Iogo-Sid"
+	// HeaderGate is the instance ID of the external server holding the session.
+	HeaderGate = "Iogo-Gate"
+	// HeaderMsgID is the client's msgId, for logs and tracing.
+	HeaderMsgID = "Iogo-Msg"
+	// HeaderCodec names the payload codec when it is not protobuf.
+	HeaderCodec = "Iogo-Codec"
+
+	// HeaderStatus is the error code of a reply; absent on success.
+	HeaderStatus = "Iogo-Status"
+	// HeaderError is the error message of a reply.
+	HeaderError = "Iogo-Error"
+	// HeaderBind asks the gate to bind the session to this userID before it
+	// relays the reply (login).
+	HeaderBind = "Iogo-Bind"
+
+	// HeaderTraceParent carries the W3C trace context.
+	HeaderTraceParent = "traceparent"
+
+	// natsStatus and natsNoResponders are how the NATS server tells a
+	// requester that no subscriber exists for the subject.
+	natsStatus       = "Status"
+	natsNoResponders = "503"
+)
+
+// Meta is the metadata of a request forwarded from a gate to a logic server.
+type Meta struct {
+	Cmd, Sub int32
+	UserID   int64 // 0 before login
+	Session  uint64
+	Gate     string
+	MsgID    int32
+	Codec    string // "" for protobuf
+}
+
+// CmdMerge returns the merged route, cmd<<16 | sub.
+func (m *Meta) CmdMerge() int32 { return m.Cmd<<16 | m.Sub&0xffff }
+
+// Header encodes m as NATS headers.
+func (m *Meta) Header() nats.Header {
+	h := make(nats.Header, 6)
+	h[HeaderRoute] = []string{strconv.FormatInt(int64(m.CmdMerge()), 10)}
+	h[HeaderSession] = []string{strconv.FormatUint(m.Session, 10)}
+	h[HeaderGate] = []string{m.Gate}
+	h[HeaderMsgID] = []string{strconv.FormatInt(int64(m.MsgID), 10)}
+	if m.UserID != 0 {
+		h[HeaderUser] = []string{strconv.FormatInt(m.UserID, 10)}
+	}
+	if m.Codec != "" {
+		h[HeaderCodec] = []string{m.Codec}
+	}
+	return h
+}
+
+// ParseMeta decodes request metadata from NATS headers.
+func ParseMeta(h nats.Header) (Meta, error) {
+	var m Meta
+	merge, err := intHeader(h, HeaderRoute, 32, true)
+	if err != nil {
+		return m, err
+	}
+	m.Cmd, m.Sub = int32(merge)>>16, int32(merge)&0xffff
+	if m.UserID, err = intHeader(h, HeaderUser, 64, false); err != nil {
+		return m, err
+	}
+	msgID, err := intHeader(h, HeaderMsgID, 32, false)
+	if err != nil {
+		return m, err
+	}
+	m.MsgID = int32(msgID)
+	if s := h.Get(HeaderSession); s != "" {
+		if m.Session, err = strconv.ParseUint(s, 10, 64); err != nil {
+			return m, fmt.Errorf("fabric: header %s: %w", HeaderSession, err)
+		}
+	}
+	m.Gate = h.Get(HeaderGate)
+	m.Codec = h.Get(HeaderCodec)
+	return m, nil
+}
+
+// Reply is the metadata of a logic server's answer to a request.
+type Reply struct {
+	Status int32  // 0 on success
+	Error  string // message when Status != 0
+	Bind   int64  // userID to bind the session to; 0 for none
+}
+
+// Header encodes r as NATS headers; a plain success has none.
+func (r *Reply) Header() nats.Header {
+	if r.Status == 0 && r.Bind == 0 {
+		return nil
+	}
+	h := make(nats.Header, 3)
+	if r.Status != 0 {
+		h[HeaderStatus] = []string{strconv.FormatInt(int64(r.Status), 10)}
+		if r.Error != "" {
+			h[HeaderError] = []string{r.Error}
+		}
+	}
+	if r.Bind != 0 {
+		h[HeaderBind] = []string{strconv.FormatInt(r.Bind, 10)}
+	}
+	return h
+}
+
+// ParseReply decodes reply metadata from NATS headers.
+func ParseReply(h nats.Header) (Reply, error) {
+	var r Reply
+	if h == nil {
+		return r, nil
+	}
+	st, err := intHeader(h, HeaderStatus, 32, false)
+	if err != nil {
+		return r, err
+	}
+	r.Status = int32(st)
+	r.Error = h.Get(HeaderError)
+	r.Bind, err = intHeader(h, HeaderBind, 64, false)
+	return r, err
+}
+
+// IsNoResponders reports whether msg is the NATS server's notice that a
+// request found no subscriber.
+func IsNoResponders(msg *nats.Msg) bool {
+	return len(msg.Data) == 0 && msg.Header.Get(natsStatus) == natsNoResponders
+}
+
+func intHeader(h nats.Header, key string, bits int, required bool) (int64, error) {
+	s := h.Get(key)
+	if s == "" {
+		if required {
+			return 0, fmt.Errorf("fabric: missing header %s", key)
+		}
+		return 0, nil
+	}
+	v, err := strconv.ParseInt(s, 10, bits)
+	if err != nil {
+		return 0, fmt.Errorf("fabric: header %s: %w", key, err)
+	}
+	return v, nil
+}
