@@ -101,6 +101,8 @@ func TestReplyRoundTrip(t *testing.T) {
 		{"ok", Reply{}},
 		{"error", Reply{Status: -1004, Error: "login required"}},
 		{"bind", Reply{Bind: 123}},
+		{"void", Reply{Void: true}},
+		{"void bind", Reply{Void: true, Bind: 9}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -29,6 +29,9 @@ const (
 	// HeaderBind asks the gate to bind the session to this userID before it
 	// relays the reply (login).
 	HeaderBind = "Iogo-Bind"
+	// HeaderVoid marks the acknowledgement of a request/void route: the gate
+	// clears the pending request and sends nothing to the client.
+	HeaderVoid = "Iogo-Void"
 
 	// HeaderTraceParent carries the W3C trace context.
 	HeaderTraceParent = "traceparent"
@@ -99,14 +102,18 @@ type Reply struct {
 	Status int32  // 0 on success
 	Error  string // message when Status != 0
 	Bind   int64  // userID to bind the session to; 0 for none
+	Void   bool   // no response goes to the client
 }
 
 // Header encodes r as NATS headers; a plain success has none.
 func (r *Reply) Header() nats.Header {
-	if r.Status == 0 && r.Bind == 0 {
+	if r.Status == 0 && r.Bind == 0 && !r.Void {
 		return nil
 	}
 	h := make(nats.Header, 3)
+	if r.Void {
+		h[HeaderVoid] = []string{"1"}
+	}
 	if r.Status != 0 {
 		h[HeaderStatus] = []string{strconv.FormatInt(int64(r.Status), 10)}
 		if r.Error != "" {
@@ -131,6 +138,7 @@ func ParseReply(h nats.Header) (Reply, error) {
 	}
 	r.Status = int32(st)
 	r.Error = h.Get(HeaderError)
+	r.Void = h.Get(HeaderVoid) != ""
 	r.Bind, err = intHeader(h, HeaderBind, 64, false)
 	return r, err
 }

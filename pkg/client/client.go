@@ -1,0 +1,325 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"sync"
+	"sync/atomic"
+
+	fws "github.com/fasthttp/websocket"
+	"github.com/iogo-dev/iogo/pkg/errs"
+	"github.com/iogo-dev/iogo/pkg/wire"
+)
+
+// ErrClosed is returned by calls on a client that was closed with Close.
+var ErrClosed = errors.New("client: closed")
+
+// DefaultMaxFrame is the largest envelope a client accepts by default.
+const DefaultMaxFrame = 16 << 20
+
+// DefaultPushBuffer is the default capacity of the Pushes channel.
+const DefaultPushBuffer = 1024
+
+// An Option tunes a Client.
+type Option func(*options)
+
+type options struct {
+	pushBuffer int
+	maxFrame   int
+}
+
+// WithPushBuffer sets the capacity of the Pushes channel (default
+// DefaultPushBuffer).
+func WithPushBuffer(n int) Option { return func(o *options) { o.pushBuffer = max(n, 0) } }
+
+// WithMaxFrame sets the largest envelope accepted from the server (default
+// DefaultMaxFrame); a larger one ends the connection.
+func WithMaxFrame(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.maxFrame = n
+		}
+	}
+}
+
+// Client is a connection to an external server.
+type Client struct {
+	t     transport
+	codec wire.Codec
+
+	wmu sync.Mutex // serializes writes
+
+	mu     sync.Mutex
+	calls  map[int32]chan *wire.Message
+	nextID int32
+	err    error // why the connection ended; nil while open
+
+	pushes  chan *wire.Message
+	dropped atomic.Uint64
+
+	done       chan struct{} // closed when the connection has ended
+	readerDone chan struct{}
+}
+
+// Dial connects to an external server. rawURL is
+// ws://host:port/websocket or wss://… for WebSocket, tcp://host:port for
+// TCP. The query ?codec=json selects the JSON codec: the WebSocket server
+// switches to it for this connection; a TCP server must itself be
+// configured for JSON, since TCP has no handshake.
+func Dial(ctx context.Context, rawURL string, opts ...Option) (*Client, error) {
+	o := options{pushBuffer: DefaultPushBuffer, maxFrame: DefaultMaxFrame}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	codec, err := wire.CodecFor(u.Query().Get("codec"))
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	var t transport
+	switch u.Scheme {
+	case "ws", "wss":
+		d := fws.Dialer{ReadBufferSize: 4096, WriteBufferSize: 4096}
+		conn, resp, err := d.DialContext(ctx, rawURL, nil)
+		if err != nil {
+			if resp != nil {
+				err = fmt.Errorf("%w (HTTP %s)", err, resp.Status)
+			}
+			return nil, fmt.Errorf("client: dial %s: %w", rawURL, err)
+		}
+		conn.SetReadLimit(int64(o.maxFrame))
+		wt := &wsTransport{conn: conn, codec: codec, frameType: fws.BinaryMessage}
+		if codec.Name() == wire.NameJSON {
+			wt.frameType = fws.TextMessage
+		}
+		t = wt
+	case "tcp":
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", u.Host)
+		if err != nil {
+			return nil, fmt.Errorf("client: dial %s: %w", rawURL, err)
+		}
+		t = &tcpTransport{conn: conn, codec: codec, fr: wire.NewFrameReader(conn, o.maxFrame)}
+	default:
+		return nil, fmt.Errorf("client: unsupported scheme %q in %q (want ws, wss or tcp)", u.Scheme, rawURL)
+	}
+	c := &Client{
+		t:          t,
+		codec:      codec,
+		calls:      make(map[int32]chan *wire.Message),
+		pushes:     make(chan *wire.Message, o.pushBuffer),
+		done:       make(chan struct{}),
+		readerDone: make(chan struct{}),
+	}
+	go c.readLoop()
+	return c, nil
+}
+
+// Codec returns the connection's codec, in which payloads are encoded.
+func (c *Client) Codec() wire.Codec { return c.codec }
+
+// Request sends a business request to route (cmd, sub) and waits for its
+// response. An error status is not an error here: it is in the returned
+// envelope's Status and ValidMsg (Call turns it into an *errs.Error). The
+// error is non-nil only when no response came: ctx ended or the
+// connection failed.
+func (c *Client) Request(ctx context.Context, cmd, sub int32, data []byte) (*wire.Message, error) {
+	return c.RoundTrip(ctx, &wire.Message{CmdCode: wire.CmdBusiness, CmdMerge: wire.Merge(cmd, sub), Data: data})
+}
+
+// Heartbeat sends a heartbeat and waits for the server's answer.
+func (c *Client) Heartbeat(ctx context.Context) error {
+	_, err := c.RoundTrip(ctx, &wire.Message{CmdCode: wire.CmdHeartbeat})
+	return err
+}
+
+// RoundTrip sends m with a fresh MsgID (overwriting m.MsgID) and waits for
+// the envelope that echoes it. It is the building block of Request and
+// Heartbeat, for envelopes they do not cover.
+func (c *Client) RoundTrip(ctx context.Context, m *wire.Message) (*wire.Message, error) {
+	ch := make(chan *wire.Message, 1)
+	id, err := c.register(ch)
+	if err != nil {
+		return nil, err
+	}
+	m.MsgID = id
+	c.wmu.Lock()
+	err = c.t.write(m)
+	c.wmu.Unlock()
+	if err != nil {
+		c.unregister(id)
+		return nil, c.failed(err)
+	}
+	select {
+	case resp := <-ch:
+		return resp, nil
+	case <-ctx.Done():
+		c.unregister(id)
+		return nil, ctx.Err()
+	case <-c.done:
+		c.unregister(id)
+		select {
+		case resp := <-ch: // answered just before the end
+			return resp, nil
+		default:
+		}
+		return nil, c.Err()
+	}
+}
+
+// SendRaw writes b to the connection as it is: on TCP as bytes on the
+// stream (include the length prefix, or not, as the test requires); on
+// WebSocket as one binary message. It is meant for tests that send
+// malformed input.
+func (c *Client) SendRaw(b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.t.writeRaw(b); err != nil {
+		return c.failed(err)
+	}
+	return nil
+}
+
+// Pushes returns the channel on which pushes arrive. It is closed when the
+// connection ends.
+func (c *Client) Pushes() <-chan *wire.Message { return c.pushes }
+
+// DroppedPushes returns the number of pushes dropped because the Pushes
+// channel was full.
+func (c *Client) DroppedPushes() uint64 { return c.dropped.Load() }
+
+// Done returns a channel closed when the connection has ended, by Close or
+// by the server or network.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err returns why the connection ended: nil while it is open, ErrClosed
+// after Close, else the read error.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Close closes the connection, fails the requests in flight with ErrClosed
+// and waits for the reader goroutine to exit. It is idempotent.
+func (c *Client) Close() error {
+	c.end(ErrClosed)
+	<-c.readerDone
+	return nil
+}
+
+// Call sends req to route (cmd, sub) and decodes the response as Resp. Req
+// and Resp are protobuf messages, bare values (int32, int64, bool, string
+// and their slices, carried in ioGame's wrappers), slices of messages or
+// []byte, encoded in the connection's codec. A response with a non-zero
+// status is returned as an *errs.Error with its code and message.
+func Call[Req, Resp any](ctx context.Context, c *Client, cmd, sub int32, req Req) (Resp, error) {
+	var zero Resp
+	rv, err := wire.ValueOf[Req]()
+	if err != nil {
+		return zero, err
+	}
+	sv, err := wire.ValueOf[Resp]()
+	if err != nil {
+		return zero, err
+	}
+	data, err := rv.Append(nil, c.codec, req)
+	if err != nil {
+		return zero, fmt.Errorf("client: encode request: %w", err)
+	}
+	resp, err := c.Request(ctx, cmd, sub, data)
+	if err != nil {
+		return zero, err
+	}
+	if resp.Status != 0 {
+		return zero, errs.New(resp.Status, resp.ValidMsg)
+	}
+	v, err := sv.Unmarshal(resp.Data, c.codec)
+	if err != nil {
+		return zero, fmt.Errorf("client: decode response: %w", err)
+	}
+	return v, nil
+}
+
+// register assigns a MsgID to a new call. IDs count up, skipping 0 (the
+// pushes' MsgID) and IDs still in flight after a wrap-around.
+func (c *Client) register(ch chan *wire.Message) (int32, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return 0, c.err
+	}
+	for {
+		c.nextID++
+		if c.nextID <= 0 {
+			c.nextID = 1
+		}
+		if _, busy := c.calls[c.nextID]; !busy {
+			break
+		}
+	}
+	c.calls[c.nextID] = ch
+	return c.nextID, nil
+}
+
+func (c *Client) unregister(id int32) {
+	c.mu.Lock()
+	delete(c.calls, id)
+	c.mu.Unlock()
+}
+
+// failed ends the connection after a write error and returns the error
+// callers should see.
+func (c *Client) failed(err error) error {
+	c.end(err)
+	return c.Err()
+}
+
+// end records why the connection ended, once, and closes it; the reader
+// then exits.
+func (c *Client) end(err error) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = err
+	c.mu.Unlock()
+	close(c.done)
+	c.t.close()
+}
+
+// readLoop reads envelopes until the connection ends, handing responses to
+// their callers and pushes to the Pushes channel.
+func (c *Client) readLoop() {
+	defer close(c.readerDone)
+	defer close(c.pushes)
+	for {
+		m, err := c.t.read()
+		if err != nil {
+			c.end(err)
+			return
+		}
+		if m.MsgID == 0 {
+			select {
+			case c.pushes <- m:
+			default:
+				c.dropped.Add(1)
+			}
+			continue
+		}
+		c.mu.Lock()
+		ch := c.calls[m.MsgID]
+		delete(c.calls, m.MsgID)
+		c.mu.Unlock()
+		if ch != nil {
+			ch <- m // buffered: never blocks
+		}
+	}
+}

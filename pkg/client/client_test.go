@@ -1,0 +1,409 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	fws "github.com/fasthttp/websocket"
+	"github.com/iogo-dev/iogo/pkg/errs"
+	"github.com/iogo-dev/iogo/pkg/wire"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// peer is the server side of one connection in a fake external server.
+type peer struct {
+	recv  func() (*wire.Message, error)
+	send  func(*wire.Message) error
+	close func()
+}
+
+// fakeServer accepts connections and hands each to the test as a peer.
+type fakeServer struct {
+	url   string
+	peers chan *peer
+}
+
+func (s *fakeServer) accept(t *testing.T) *peer {
+	t.Helper()
+	select {
+	case p := <-s.peers:
+		return p
+	case <-time.After(5 * time.Second):
+		t.Fatal("no connection")
+		return nil
+	}
+}
+
+func startTCP(t *testing.T) *fakeServer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &fakeServer{url: "tcp://" + ln.Addr().String(), peers: make(chan *peer, 4)}
+	done := make(chan struct{})
+	var conns []net.Conn
+	go func() {
+		defer close(done)
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, conn)
+			fr := wire.NewFrameReader(conn, 0)
+			s.peers <- &peer{
+				recv: func() (*wire.Message, error) {
+					b, err := fr.Next()
+					if err != nil {
+						return nil, err
+					}
+					m := new(wire.Message)
+					err = m.UnmarshalProto(append([]byte(nil), b...))
+					return m, err
+				},
+				send: func(m *wire.Message) error {
+					b, _ := wire.AppendFrame(nil, wire.Protobuf{}, m)
+					_, err := conn.Write(b)
+					return err
+				},
+				close: func() { _ = conn.Close() },
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		<-done
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	return s
+}
+
+func startWS(t *testing.T) *fakeServer {
+	s := &fakeServer{peers: make(chan *peer, 4)}
+	up := fws.Upgrader{}
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		s.peers <- &peer{
+			recv: func() (*wire.Message, error) {
+				_, b, err := conn.ReadMessage()
+				if err != nil {
+					return nil, err
+				}
+				m := new(wire.Message)
+				return m, m.UnmarshalProto(b)
+			},
+			send:  func(m *wire.Message) error { return conn.WriteMessage(fws.BinaryMessage, m.AppendProto(nil)) },
+			close: func() { _ = conn.Close() },
+		}
+	}))
+	t.Cleanup(func() {
+		hs.CloseClientConnections()
+		hs.Close()
+	})
+	s.url = "ws" + strings.TrimPrefix(hs.URL, "http") + "/websocket"
+	return s
+}
+
+var transports = []struct {
+	name  string
+	start func(*testing.T) *fakeServer
+}{
+	{"tcp", startTCP},
+	{"ws", startWS},
+}
+
+func dialT(t *testing.T, url string, opts ...Option) *Client {
+	t.Helper()
+	c, err := Dial(ctxT(t), url, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func must[T any](t *testing.T) func(T, error) T {
+	return func(v T, err error) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
+func TestOutOfOrderResponses(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			srv := tr.start(t)
+			c := dialT(t, srv.url)
+			p := srv.accept(t)
+			const n = 5
+			type result struct {
+				sent string
+				got  *wire.Message
+				err  error
+			}
+			results := make(chan result, n)
+			for i := range n {
+				go func() {
+					data := string(rune('a' + i))
+					m, err := c.Request(ctxT(t), 1, 2, []byte(data))
+					results <- result{data, m, err}
+				}()
+			}
+			var reqs []*wire.Message
+			for range n {
+				reqs = append(reqs, must[*wire.Message](t)(p.recv()))
+			}
+			for i := n - 1; i >= 0; i-- {
+				r := reqs[i]
+				if r.CmdCode != wire.CmdBusiness || r.CmdMerge != wire.Merge(1, 2) || r.MsgID == 0 {
+					t.Fatalf("request %+v", r)
+				}
+				_ = p.send(&wire.Message{CmdCode: 1, CmdMerge: r.CmdMerge, MsgID: r.MsgID, Data: r.Data})
+			}
+			for range n {
+				r := <-results
+				if r.err != nil || string(r.got.Data) != r.sent {
+					t.Fatalf("sent %q, got %+v, %v", r.sent, r.got, r.err)
+				}
+			}
+		})
+	}
+}
+
+func TestCall(t *testing.T) {
+	srv := startTCP(t)
+	c := dialT(t, srv.url)
+	p := srv.accept(t)
+	in := must[wire.Value[int64]](t)(wire.ValueOf[int64]())
+	out := must[wire.Value[string]](t)(wire.ValueOf[string]())
+	go func() {
+		for {
+			r, err := p.recv()
+			if err != nil {
+				return
+			}
+			n, _ := in.Unmarshal(r.Data, wire.Protobuf{})
+			resp := &wire.Message{CmdCode: 1, CmdMerge: r.CmdMerge, MsgID: r.MsgID}
+			if n < 0 {
+				resp.Status, resp.ValidMsg = 1001, "negative"
+			} else {
+				resp.Data, _ = out.Append(nil, wire.Protobuf{}, strings.Repeat("x", int(n)))
+			}
+			_ = p.send(resp)
+		}
+	}()
+	tests := []struct {
+		name string
+		n    int64
+		want string
+		code int32
+	}{
+		{"value", 3, "xxx", 0},
+		{"zero", 0, "", 0},
+		{"error status", -1, "", 1001},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Call[int64, string](ctxT(t), c, 1, 0, tt.n)
+			if tt.code != 0 {
+				if !errors.Is(err, errs.New(tt.code, "")) || err.(*errs.Error).Msg != "negative" {
+					t.Fatalf("err %v, want code %d", err, tt.code)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestHeartbeat(t *testing.T) {
+	srv := startWS(t)
+	c := dialT(t, srv.url)
+	p := srv.accept(t)
+	go func() {
+		r, err := p.recv()
+		if err == nil {
+			_ = p.send(&wire.Message{CmdCode: wire.CmdHeartbeat, MsgID: r.MsgID})
+		}
+	}()
+	if err := c.Heartbeat(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPushes(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			srv := tr.start(t)
+			c := dialT(t, srv.url, WithPushBuffer(2))
+			p := srv.accept(t)
+			for i := range 4 {
+				_ = p.send(&wire.Message{CmdCode: 1, CmdMerge: wire.Merge(9, int32(i))})
+			}
+			go func() {
+				r, err := p.recv()
+				if err == nil {
+					_ = p.send(&wire.Message{CmdCode: 1, MsgID: r.MsgID})
+				}
+			}()
+			// The response follows the pushes on the stream: once it is in,
+			// all four pushes were handled, two kept and two dropped.
+			if _, err := c.Request(ctxT(t), 1, 1, nil); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 2 {
+				if m := <-c.Pushes(); m.CmdMerge != wire.Merge(9, int32(i)) {
+					t.Fatalf("push %d: %+v", i, m)
+				}
+			}
+			if n := c.DroppedPushes(); n != 2 {
+				t.Fatalf("dropped %d, want 2", n)
+			}
+			_ = c.Close()
+			if _, ok := <-c.Pushes(); ok {
+				t.Fatal("Pushes not closed after Close")
+			}
+		})
+	}
+}
+
+func TestContextAndClose(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			srv := tr.start(t)
+			c := dialT(t, srv.url)
+			p := srv.accept(t)
+
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			defer cancel()
+			if _, err := c.Request(ctx, 1, 1, nil); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("got %v, want deadline exceeded", err)
+			}
+			r := must[*wire.Message](t)(p.recv())
+			_ = p.send(&wire.Message{CmdCode: 1, MsgID: r.MsgID}) // too late: ignored
+			c.mu.Lock()
+			n := len(c.calls)
+			c.mu.Unlock()
+			if n != 0 {
+				t.Fatalf("%d calls left after cancel", n)
+			}
+
+			errc := make(chan error, 1)
+			go func() {
+				_, err := c.Request(context.Background(), 1, 1, nil)
+				errc <- err
+			}()
+			must[*wire.Message](t)(p.recv()) // in flight, never answered
+			if err := c.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-errc; !errors.Is(err, ErrClosed) {
+				t.Fatalf("in-flight request: %v, want ErrClosed", err)
+			}
+			if _, err := c.Request(ctxT(t), 1, 1, nil); !errors.Is(err, ErrClosed) {
+				t.Fatalf("request after Close: %v", err)
+			}
+			if err := c.Close(); err != nil {
+				t.Fatalf("second Close: %v", err)
+			}
+		})
+	}
+}
+
+func TestServerCloses(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			srv := tr.start(t)
+			c := dialT(t, srv.url)
+			srv.accept(t).close()
+			select {
+			case <-c.Done():
+			case <-time.After(5 * time.Second):
+				t.Fatal("Done not closed")
+			}
+			if c.Err() == nil || errors.Is(c.Err(), ErrClosed) {
+				t.Fatalf("Err() = %v, want the read error", c.Err())
+			}
+			if _, err := c.Request(ctxT(t), 1, 1, nil); err == nil {
+				t.Fatal("request on a closed connection succeeded")
+			}
+		})
+	}
+}
+
+func TestSendRaw(t *testing.T) {
+	srv := startTCP(t)
+	c := dialT(t, srv.url)
+	p := srv.accept(t)
+	frame, _ := wire.AppendFrame(nil, wire.Protobuf{}, &wire.Message{CmdCode: 1, MsgID: 77})
+	if err := c.SendRaw(frame); err != nil {
+		t.Fatal(err)
+	}
+	if m := must[*wire.Message](t)(p.recv()); m.MsgID != 77 {
+		t.Fatalf("got %+v", m)
+	}
+}
+
+func TestMsgIDs(t *testing.T) {
+	c := &Client{calls: make(map[int32]chan *wire.Message), nextID: math.MaxInt32 - 1}
+	c.calls[1] = nil // still in flight from before the wrap
+	var got []int32
+	for range 3 {
+		id, err := c.register(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, id)
+	}
+	want := []int32{math.MaxInt32, 2, 3}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("ids %v, want %v", got, want)
+		}
+	}
+}
+
+func TestDialErrors(t *testing.T) {
+	tests := []struct {
+		name, url string
+	}{
+		{"scheme", "http://127.0.0.1:1/"},
+		{"codec", "tcp://127.0.0.1:1?codec=xml"},
+		{"refused tcp", "tcp://127.0.0.1:1"},
+		{"refused ws", "ws://127.0.0.1:1/websocket"},
+		{"bad url", "::"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if c, err := Dial(ctxT(t), tt.url); err == nil {
+				_ = c.Close()
+				t.Fatal("Dial succeeded")
+			}
+		})
+	}
+}

@@ -1,0 +1,25 @@
+// Package client is the Go client SDK of iogo: it connects to an external
+// server over WebSocket or TCP and speaks the ioGame envelope protocol.
+// Tests, the load simulator and the CLI use it.
+//
+//	c, err := client.Dial(ctx, "ws://127.0.0.1:10100/websocket")
+//	...
+//	defer c.Close()
+//	user, err := client.Call[*pb.LoginVerify, *pb.User](ctx, c, 1, 0, &pb.LoginVerify{...})
+//
+// # Concurrency
+//
+// A Client is safe for concurrent use. Requests are pipelined: each gets a
+// fresh MsgID and any number may be in flight; responses are matched by
+// MsgID, in whatever order they arrive. One goroutine reads the connection;
+// writes are made by the calling goroutine under a mutex, one write per
+// envelope. Close stops the reader and fails the requests in flight; no
+// goroutine outlives Close.
+//
+// # Pushes
+//
+// Envelopes with MsgID 0 are pushes. They are delivered in arrival order on
+// the channel returned by Pushes, buffered (WithPushBuffer); when the
+// buffer is full a push is dropped and counted (DroppedPushes) rather than
+// stalling responses. The channel is closed when the connection ends.
+package client

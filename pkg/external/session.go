@@ -1,0 +1,222 @@
+package external
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/iogo-dev/iogo/pkg/wire"
+	"github.com/nats-io/nats.go"
+)
+
+// writeTimeout bounds one batched write to a client. A client that accepts
+// no bytes for this long is closed.
+const writeTimeout = 10 * time.Second
+
+// keepBatch is the largest batch slice a session keeps between writes.
+const keepBatch = 256
+
+// A link is one client connection seen through its transport's framing.
+// read is called only by the session's reader goroutine; write and
+// goodbye only by its writer goroutine; close by anyone, any number of
+// times.
+type link interface {
+	// read returns the next envelope's bytes, valid until the next read.
+	read() ([]byte, error)
+	// write encodes and sends a batch of envelopes, as few writes as the
+	// transport allows, within writeTimeout.
+	write(msgs []wire.Message) error
+	// goodbye tells the client, best effort, that the server is closing
+	// the connection on purpose (a WebSocket close frame).
+	goodbye()
+	// close closes the connection, unblocking read and write.
+	close()
+}
+
+// closeMode says how a session's outbound queue was closed.
+type closeMode uint8
+
+const (
+	open     closeMode = iota
+	graceful           // send what is queued, say goodbye, close
+	abort              // discard what is queued and close now
+)
+
+// session is one client connection: its identity, its codec and its
+// outbound queue. A reader goroutine (serve) decodes frames and dispatches
+// them; a writer goroutine (writeLoop) sends queued envelopes in batches.
+// Any goroutine may queue an envelope with send; it never blocks.
+type session struct {
+	id    uint64
+	srv   *Server
+	codec wire.Codec
+	link  link
+	log   *slog.Logger
+
+	userID atomic.Int64 // 0 until bound; written under srv.mu
+	closed atomic.Bool
+
+	// out is the outbound queue; wake has room for one signal and is
+	// signalled after every append and on close.
+	outMu   sync.Mutex
+	out     []wire.Message
+	outMode closeMode
+	wake    chan struct{}
+
+	writerDone chan struct{}
+
+	// in and pub are the reader goroutine's scratch: the envelope being
+	// dispatched and the NATS message forwarding it (PublishMsg copies it
+	// out before returning).
+	in  wire.Message
+	pub nats.Msg
+
+	// inflight counts this session's entries in the pending table; it is
+	// guarded by the pending table's mutex.
+	inflight int
+}
+
+func newSession(srv *Server, id uint64, codec wire.Codec, l link, transport, remote string) *session {
+	return &session{
+		id:         id,
+		srv:        srv,
+		codec:      codec,
+		link:       l,
+		log:        srv.log.With("session", id, "transport", transport, "remote", remote),
+		wake:       make(chan struct{}, 1),
+		writerDone: make(chan struct{}),
+	}
+}
+
+// serve runs the session until its connection ends: it starts the writer,
+// reads and dispatches frames, then tears the session down. It runs on the
+// connection's own goroutine and returns when both goroutines are done.
+func (s *session) serve() {
+	go s.writeLoop()
+	for {
+		b, err := s.link.read()
+		if err != nil {
+			if s.closeWith(abort) {
+				if errors.Is(err, wire.ErrFrameTooLarge) {
+					s.log.Info("closed session: frame too large", "err", err)
+				} else {
+					s.log.Debug("session ended", "err", err)
+				}
+			}
+			break
+		}
+		m := &s.in
+		if err := s.codec.UnmarshalMessage(b, m); err != nil {
+			if s.closeWith(abort) {
+				s.log.Info("closed session: malformed envelope", "err", err)
+			}
+			break
+		}
+		s.srv.dispatch(s, m)
+	}
+	<-s.writerDone
+	s.srv.removeSession(s)
+}
+
+// send queues m for the client. m.Data must stay unmodified until written.
+// A full queue closes the session: a client that cannot keep up must not
+// hold the gate's memory or stall the goroutine delivering replies.
+func (s *session) send(m wire.Message) {
+	s.outMu.Lock()
+	if s.outMode != open {
+		s.outMu.Unlock()
+		return
+	}
+	if len(s.out) >= s.srv.cfg.WriteQueue {
+		s.outMu.Unlock()
+		if s.closeWith(abort) {
+			s.log.Warn("closed session: write queue full, client too slow", "queue", s.srv.cfg.WriteQueue)
+		}
+		return
+	}
+	s.out = append(s.out, m)
+	s.outMu.Unlock()
+	s.signal()
+}
+
+func (s *session) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// closeWith closes the session once and reports whether this call did;
+// later calls do nothing. A graceful close lets the writer send what is
+// queued first; an abort closes the connection at once. The caller logs
+// why.
+func (s *session) closeWith(mode closeMode) bool {
+	if !s.closed.CompareAndSwap(false, true) {
+		return false
+	}
+	s.outMu.Lock()
+	s.outMode = mode
+	s.outMu.Unlock()
+	s.signal()
+	if mode == abort {
+		s.link.close()
+	}
+	return true
+}
+
+// kill closes the session now, cutting short a graceful close under way.
+func (s *session) kill() {
+	s.closed.Store(true)
+	s.outMu.Lock()
+	s.outMode = abort
+	s.outMu.Unlock()
+	s.signal()
+	s.link.close()
+}
+
+// take swaps the queue with spare and returns its contents and the mode.
+func (s *session) take(spare []wire.Message) ([]wire.Message, closeMode) {
+	s.outMu.Lock()
+	batch, mode := s.out, s.outMode
+	s.out = spare
+	s.outMu.Unlock()
+	return batch, mode
+}
+
+// writeLoop sends queued envelopes: everything queued since the last write
+// goes out in one batch, so a burst of replies costs one flush.
+func (s *session) writeLoop() {
+	defer close(s.writerDone)
+	var spare []wire.Message
+	for range s.wake {
+		batch, mode := s.take(spare[:0])
+		if mode == abort {
+			clear(batch)
+			s.link.close()
+			return
+		}
+		if len(batch) > 0 {
+			err := s.link.write(batch)
+			clear(batch) // drop references to payloads
+			if err != nil {
+				if s.closeWith(abort) {
+					s.log.Debug("closed session: write failed", "err", err)
+				}
+				s.link.close()
+				return
+			}
+		}
+		if cap(batch) <= keepBatch {
+			spare = batch
+		} else {
+			spare = nil
+		}
+		if mode == graceful {
+			s.link.goodbye()
+			s.link.close()
+			return
+		}
+	}
+}

@@ -1,0 +1,83 @@
+package external
+
+import (
+	"errors"
+	"net"
+	"time"
+
+	"github.com/iogo-dev/iogo/pkg/wire"
+)
+
+// keepWriteBuf is the largest write buffer a TCP link keeps between batches.
+const keepWriteBuf = 64 << 10
+
+// tcpLink frames envelopes with a 4-byte big-endian length prefix. A batch
+// of envelopes is encoded into one buffer and written with one call.
+type tcpLink struct {
+	conn  net.Conn
+	fr    *wire.FrameReader
+	codec wire.Codec
+	buf   []byte // writer's buffer
+}
+
+func (l *tcpLink) read() ([]byte, error) { return l.fr.Next() }
+
+func (l *tcpLink) write(msgs []wire.Message) error {
+	b := l.buf[:0]
+	for i := range msgs {
+		var err error
+		if b, err = wire.AppendFrame(b, l.codec, &msgs[i]); err != nil {
+			return err
+		}
+	}
+	if err := l.conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
+		return err
+	}
+	_, err := l.conn.Write(b)
+	if cap(b) <= keepWriteBuf {
+		l.buf = b
+	} else {
+		l.buf = nil
+	}
+	return err
+}
+
+func (l *tcpLink) goodbye() {}
+
+func (l *tcpLink) close() { _ = l.conn.Close() }
+
+// acceptTCP accepts connections until the listener is closed, serving each
+// on its own goroutine.
+func (s *Server) acceptTCP(ln net.Listener) {
+	defer s.wg.Done()
+	var delay time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off as net/http
+			// does, and keep serving.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("tcp accept failed", "err", err, "retry_in", delay)
+			select {
+			case <-time.After(delay):
+				continue
+			case <-s.stopping:
+				return
+			}
+		}
+		delay = 0
+		l := &tcpLink{conn: conn, fr: wire.NewFrameReader(conn, s.cfg.MaxFrame), codec: s.codec}
+		sess := s.addSession(s.codec, l, "tcp", conn.RemoteAddr().String())
+		if sess == nil {
+			_ = conn.Close()
+			continue
+		}
+		go func() {
+			defer s.wg.Done()
+			sess.serve()
+		}()
+	}
+}

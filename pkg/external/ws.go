@@ -1,0 +1,156 @@
+package external
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	fws "github.com/fasthttp/websocket"
+	"github.com/gofiber/contrib/websocket"
+	"github.com/gofiber/fiber/v2"
+	"github.com/iogo-dev/iogo/pkg/wire"
+)
+
+// keepReadBuf is the largest read buffer a WebSocket link keeps between
+// messages.
+const keepReadBuf = 16 << 10
+
+// localCodec is the fiber.Ctx local holding the codec chosen at upgrade.
+const localCodec = "iogo.codec"
+
+// newWSApp returns the Fiber app serving the WebSocket endpoint: an upgrade
+// check that also picks the connection's codec, then the upgrade itself.
+func (s *Server) newWSApp() *fiber.App {
+	app := fiber.New(fiber.Config{
+		DisableStartupMessage: true,
+		ReadBufferSize:        4096,
+	})
+	path := s.cfg.WSPath
+	app.Use(path, func(c *fiber.Ctx) error {
+		if !websocket.IsWebSocketUpgrade(c) {
+			return fiber.ErrUpgradeRequired
+		}
+		codec := s.codec
+		if name := c.Query("codec"); name != "" {
+			var err error
+			if codec, err = wire.CodecFor(name); err != nil {
+				return fiber.NewError(fiber.StatusBadRequest, err.Error())
+			}
+		}
+		c.Locals(localCodec, codec)
+		return c.Next()
+	})
+	app.Get(path, websocket.New(s.serveWS, websocket.Config{
+		ReadBufferSize:  4096,
+		WriteBufferSize: 4096,
+		RecoverHandler: func(c *websocket.Conn) {
+			if v := recover(); v != nil {
+				s.log.Error("websocket handler panic", "panic", v)
+			}
+		},
+	}))
+	return app
+}
+
+// serveWS runs one WebSocket session on the goroutine fasthttp gave the
+// hijacked connection; the connection is closed when it returns.
+func (s *Server) serveWS(c *websocket.Conn) {
+	codec, _ := c.Locals(localCodec).(wire.Codec)
+	if codec == nil {
+		codec = s.codec
+	}
+	c.SetReadLimit(int64(s.cfg.MaxFrame))
+	l := &wsLink{conn: c.Conn, codec: codec, frameType: fws.BinaryMessage}
+	if codec.Name() == wire.NameJSON {
+		l.frameType = fws.TextMessage
+	}
+	sess := s.addSession(codec, l, "ws", c.RemoteAddr().String())
+	if sess == nil {
+		l.goodbye()
+		return
+	}
+	defer s.wg.Done()
+	sess.serve()
+}
+
+// wsLink sends one envelope per WebSocket message: binary frames for
+// protobuf, text frames for JSON. It accepts either frame type.
+type wsLink struct {
+	conn      *fws.Conn
+	codec     wire.Codec
+	frameType int
+	rbuf      bytes.Buffer // reader's buffer
+	wbuf      []byte       // writer's buffer
+}
+
+func (l *wsLink) read() ([]byte, error) {
+	b, err := l.readMessage()
+	if errors.Is(err, fws.ErrReadLimit) {
+		err = fmt.Errorf("%w: %v", wire.ErrFrameTooLarge, err)
+	}
+	return b, err
+}
+
+func (l *wsLink) readMessage() ([]byte, error) {
+	for {
+		typ, r, err := l.conn.NextReader()
+		if err != nil {
+			return nil, err
+		}
+		if typ != fws.BinaryMessage && typ != fws.TextMessage {
+			continue
+		}
+		if l.rbuf.Cap() > keepReadBuf {
+			l.rbuf = bytes.Buffer{}
+		}
+		l.rbuf.Reset()
+		if _, err := l.rbuf.ReadFrom(r); err != nil {
+			return nil, err
+		}
+		return l.rbuf.Bytes(), nil
+	}
+}
+
+// write sends each envelope as its own message; the WebSocket library
+// writes every message straight to the socket, so a batch costs one
+// write per envelope but still only one wake-up of the writer.
+func (l *wsLink) write(msgs []wire.Message) error {
+	if err := l.conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
+		return err
+	}
+	for i := range msgs {
+		b, err := l.codec.AppendMessage(l.wbuf[:0], &msgs[i])
+		if err != nil {
+			return err
+		}
+		if err := l.conn.WriteMessage(l.frameType, b); err != nil {
+			return err
+		}
+		if cap(b) <= keepWriteBuf {
+			l.wbuf = b
+		}
+	}
+	return nil
+}
+
+func (l *wsLink) goodbye() {
+	msg := fws.FormatCloseMessage(fws.CloseGoingAway, "server closing")
+	_ = l.conn.WriteControl(fws.CloseMessage, msg, time.Now().Add(time.Second))
+}
+
+// close closes the TCP connection under the WebSocket. fasthttp hands the
+// handler a hijacked connection whose Close does nothing, so close the
+// underlying one; failing that, expire its deadlines, which unblocks the
+// reader and the writer just the same.
+func (l *wsLink) close() {
+	nc := l.conn.NetConn()
+	if u, ok := nc.(interface{ UnsafeConn() net.Conn }); ok {
+		_ = u.UnsafeConn().Close()
+		return
+	}
+	past := time.Unix(1, 0)
+	_ = nc.SetDeadline(past)
+	_ = nc.Close()
+}

@@ -1,0 +1,74 @@
+package logic
+
+import (
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+
+	"github.com/iogo-dev/iogo/pkg/errs"
+	"github.com/iogo-dev/iogo/pkg/wire"
+)
+
+// Handler is the erased form of a route handler: it decodes the request
+// payload in, runs the business code, and returns the encoded response,
+// appended to c.Buffer().
+type Handler func(c *Ctx, in []byte) (out []byte, err error)
+
+// Middleware wraps a Handler: recovery, metrics, tracing and access checks
+// compose as func(Handler) Handler.
+type Middleware func(Handler) Handler
+
+// Route is one registered route of a logic server.
+type Route struct {
+	Cmd, Sub int32
+	// Handler serves the route, middleware included.
+	Handler Handler
+	// Void routes send no response on success (request/void); errors are
+	// still answered.
+	Void bool
+	// Req and Resp are the protobuf full names of the payload types.
+	Req, Resp string
+	// Doc is the route's documentation.
+	Doc string
+	// Func, File and Line locate the business handler's source.
+	Func string
+	File string
+	Line int
+}
+
+// CmdMerge returns the merged route, cmd<<16 | sub.
+func (r *Route) CmdMerge() int32 { return wire.Merge(r.Cmd, r.Sub) }
+
+// String returns "cmd-sub".
+func (r *Route) String() string { return fmt.Sprintf("%d-%d", r.Cmd, r.Sub) }
+
+// Source returns "file:line" of the business handler.
+func (r *Route) Source() string { return fmt.Sprintf("%s:%d", r.File, r.Line) }
+
+// Serve runs the route's handler for one request. A panic is recovered,
+// logged with its stack and returned as errs.ErrSystem; any error that is
+// not an *errs.Error is logged and returned as errs.ErrSystem, so internal
+// details never reach a client.
+func (r *Route) Serve(c *Ctx, in []byte) (out []byte, err *errs.Error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.logger().LogAttrs(c.Context(), slog.LevelError, "handler panic",
+				slog.String("route", r.String()), slog.String("handler", r.Func),
+				slog.String("source", r.Source()), slog.Int64("user", c.meta.UserID),
+				slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+			out, err = nil, errs.ErrSystem
+		}
+	}()
+	out, e := r.Handler(c, in)
+	if e == nil {
+		return out, nil
+	}
+	err = errs.From(e)
+	if err == errs.ErrSystem && e != errs.ErrSystem {
+		c.logger().LogAttrs(c.Context(), slog.LevelError, "handler error",
+			slog.String("route", r.String()), slog.String("handler", r.Func),
+			slog.String("source", r.Source()), slog.Int64("user", c.meta.UserID),
+			slog.Any("error", e))
+	}
+	return nil, err
+}

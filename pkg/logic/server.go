@@ -1,0 +1,386 @@
+package logic
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/iogo-dev/iogo/pkg/errs"
+	"github.com/iogo-dev/iogo/pkg/fabric"
+	"github.com/iogo-dev/iogo/pkg/wire"
+	"github.com/nats-io/nats.go"
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxPending      = 4096
+	DefaultInbound         = 1 << 16
+	DefaultShutdownTimeout = 10 * time.Second
+)
+
+// ErrBusy is the answer to a request whose user already has
+// Config.MaxPending requests waiting.
+var ErrBusy = errs.ErrSystem.WithMsg("server busy")
+
+// Config configures a logic server. The zero value of every optional field
+// is a sensible default.
+type Config struct {
+	// Service names the service; its instances share a queue group, so a
+	// request reaches exactly one of them. Required.
+	Service string
+	// Router supplies the routes (a *route.Router). Required.
+	Router RouteSource
+	// InstanceID identifies this instance; default: service + random suffix.
+	InstanceID string
+	// Version is reported in the service registry.
+	Version string
+
+	// Conn is an established broker connection (for example an in-process
+	// one in `iogo dev`). The server does not close a Conn it was given.
+	Conn *nats.Conn
+	// Brokers are broker URLs to dial when Conn is nil; default
+	// nats://127.0.0.1:4222. The connection reconnects forever.
+	Brokers []string
+	// NATSOptions are extra options for dialing Brokers (credentials, TLS).
+	NATSOptions []nats.Option
+
+	// MaxPending bounds the requests waiting per user; default
+	// DefaultMaxPending.
+	MaxPending int
+	// Inbound is the capacity of the buffer between the broker connection
+	// and the dispatch loop; default DefaultInbound.
+	Inbound int
+	// ShutdownTimeout bounds how long Run waits for in-flight requests when
+	// its context ends; default DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+
+	// Logger receives the server's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Validate fills in defaults and reports a missing or invalid field.
+func (c *Config) Validate() error {
+	if c.Service == "" {
+		return errors.New("logic: Config.Service is required")
+	}
+	if strings.ContainsAny(c.Service, ".*> \t\r\n") {
+		return fmt.Errorf("logic: service name %q is not a NATS token", c.Service)
+	}
+	if c.Router == nil {
+		return errors.New("logic: Config.Router is required")
+	}
+	if c.InstanceID == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		c.InstanceID = c.Service + "-" + hex.EncodeToString(b[:])
+	}
+	if strings.ContainsAny(c.InstanceID, ".*> \t\r\n") {
+		return fmt.Errorf("logic: instance ID %q is not a NATS token", c.InstanceID)
+	}
+	if c.Conn == nil && len(c.Brokers) == 0 {
+		c.Brokers = []string{nats.DefaultURL}
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = DefaultMaxPending
+	}
+	if c.Inbound <= 0 {
+		c.Inbound = DefaultInbound
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Server is a running logic server: one instance of one service.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	table *Table
+	exec  *executors
+	ctxs  sync.Pool
+
+	nc      *nats.Conn
+	ownConn bool
+	in      chan *nats.Msg
+	subs    []*nats.Subscription
+
+	ctx      context.Context // request context, cancelled after shutdown
+	cancel   context.CancelFunc
+	stop     chan struct{} // closed to end the dispatch loop
+	loopDone chan struct{}
+	started  atomic.Bool
+	stopped  atomic.Bool
+}
+
+// New checks cfg and builds the route table; it does no I/O. Duplicate or
+// invalid routes are reported here.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	routes, err := cfg.Router.Routes()
+	if err != nil {
+		return nil, err
+	}
+	if len(routes) == 0 {
+		return nil, fmt.Errorf("logic: service %s has no routes", cfg.Service)
+	}
+	table, err := NewTable(routes)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      cfg.Logger.With(slog.String("service", cfg.Service), slog.String("instance", cfg.InstanceID)),
+		table:    table,
+		stop:     make(chan struct{}),
+		loopDone: make(chan struct{}),
+	}
+	s.exec = newExecutors(cfg.MaxPending, s.run)
+	s.ctxs.New = func() any { return &Ctx{buf: make([]byte, 0, 256)} }
+	return s, nil
+}
+
+// Service returns the service name.
+func (s *Server) Service() string { return s.cfg.Service }
+
+// InstanceID returns this instance's ID.
+func (s *Server) InstanceID() string { return s.cfg.InstanceID }
+
+// Routes returns the routes this server serves.
+func (s *Server) Routes() []Route { return s.table.Routes() }
+
+// Start connects to the broker (when no Conn was given), subscribes every
+// route and returns once the broker has registered the subscriptions. It
+// does not block.
+func (s *Server) Start(ctx context.Context) error {
+	if !s.started.CompareAndSwap(false, true) {
+		return errors.New("logic: server already started")
+	}
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	if err := s.connect(); err != nil {
+		return err
+	}
+	s.in = make(chan *nats.Msg, s.cfg.Inbound)
+	for _, r := range s.table.Routes() {
+		sub, err := s.nc.ChanQueueSubscribe(fabric.Request(r.Cmd, r.Sub), fabric.Queue(s.cfg.Service), s.in)
+		if err != nil {
+			s.abort()
+			return fmt.Errorf("logic: subscribe %s: %w", r.String(), err)
+		}
+		s.subs = append(s.subs, sub)
+	}
+	if err := s.flush(ctx); err != nil {
+		s.abort()
+		return err
+	}
+	go s.loop()
+	s.log.Info("logic server started", slog.Int("routes", len(s.subs)))
+	return nil
+}
+
+// Run starts the server, blocks until ctx ends, then shuts down gracefully
+// within Config.ShutdownTimeout.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	return s.Shutdown(sctx)
+}
+
+// Shutdown stops taking requests, lets queued and running ones finish (until
+// ctx ends), and closes the broker connection if the server opened it. It is
+// idempotent and safe on a nil or never-started Server.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s == nil || !s.started.Load() || !s.stopped.CompareAndSwap(false, true) {
+		return nil
+	}
+	// Drain removes interest at the broker but keeps delivering what is
+	// already on the way; once the flush returns, the broker has processed
+	// the unsubscriptions and every request it sent us is in s.in. Requests
+	// published later find no responder, or another instance, instead of
+	// being lost.
+	for _, sub := range s.subs {
+		_ = sub.Drain()
+	}
+	err := s.flush(ctx)
+	// The loop dispatches what is buffered and exits.
+	close(s.stop)
+	if err == nil {
+		select {
+		case <-s.loopDone:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	if err == nil {
+		done := make(chan struct{})
+		go func() { s.exec.wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	s.cancel()
+	if s.ownConn {
+		s.nc.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("logic: shutdown: %w", err)
+	}
+	s.log.Info("logic server stopped")
+	return nil
+}
+
+func (s *Server) connect() error {
+	if s.cfg.Conn != nil {
+		s.nc = s.cfg.Conn
+		return nil
+	}
+	opts := append([]nats.Option{
+		nats.Name("iogo-logic " + s.cfg.InstanceID),
+		nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			s.log.Warn("broker connection lost", slog.Any("error", err))
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			s.log.Info("broker reconnected", slog.String("url", nc.ConnectedUrlRedacted()))
+		}),
+	}, s.cfg.NATSOptions...)
+	nc, err := nats.Connect(strings.Join(s.cfg.Brokers, ","), opts...)
+	if err != nil {
+		return fmt.Errorf("logic: connect to broker: %w", err)
+	}
+	s.nc, s.ownConn = nc, true
+	return nil
+}
+
+// flush waits until the broker has processed the subscriptions. With
+// RetryOnFailedConnect the connection may still be pending: then the
+// subscriptions are sent when it comes up and there is nothing to wait for.
+func (s *Server) flush(ctx context.Context) error {
+	if !s.nc.IsConnected() {
+		s.log.Warn("no broker yet; routes will be served once connected")
+		return nil
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, flushTimeout)
+		defer cancel()
+	}
+	if err := s.nc.FlushWithContext(ctx); err != nil {
+		return fmt.Errorf("logic: flush subscriptions: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) abort() {
+	for _, sub := range s.subs {
+		_ = sub.Unsubscribe()
+	}
+	s.cancel()
+	if s.ownConn {
+		s.nc.Close()
+	}
+}
+
+// loop hands every request to its user's executor in delivery order.
+func (s *Server) loop() {
+	defer close(s.loopDone)
+	for {
+		select {
+		case msg := <-s.in:
+			s.dispatch(msg)
+		case <-s.stop:
+			for {
+				select {
+				case msg := <-s.in:
+					s.dispatch(msg)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (s *Server) dispatch(msg *nats.Msg) {
+	meta, err := fabric.ParseMeta(msg.Header)
+	if err != nil {
+		s.log.Warn("request with bad metadata", slog.String("subject", msg.Subject), slog.Any("error", err))
+		s.respondError(msg, errs.ErrSystem, 0)
+		return
+	}
+	r := s.table.Lookup(meta.Cmd, meta.Sub)
+	if r == nil {
+		s.respondError(msg, errs.ErrRouteNotFound, 0)
+		return
+	}
+	if !s.exec.submit(keyOf(&meta), task{msg: msg, meta: meta, route: r}) {
+		s.log.Warn("request rejected: user queue full", slog.Int64("user", meta.UserID), slog.String("route", r.String()))
+		s.respondError(msg, ErrBusy, 0)
+	}
+}
+
+// run executes one request on its executor's goroutine and answers it.
+func (s *Server) run(t task) {
+	codec, err := wire.CodecFor(t.meta.Codec)
+	if err != nil {
+		s.respondError(t.msg, errs.ErrValidation.WithMsg(err.Error()), 0)
+		return
+	}
+	c := s.ctxs.Get().(*Ctx)
+	c.reset(s.ctx, t.meta, codec, s)
+	out, e := t.route.Serve(c, t.msg.Data)
+	switch {
+	case e != nil:
+		s.respondError(t.msg, e, c.bind)
+	case t.route.Void:
+		s.respond(t.msg, nil, fabric.Reply{Void: true, Bind: c.bind})
+	default:
+		s.respond(t.msg, out, fabric.Reply{Bind: c.bind})
+	}
+	if cap(out) <= maxKeptBuffer && cap(out) > cap(c.buf) {
+		c.buf = out[:0]
+	}
+	c.ctx, c.srv = nil, nil
+	s.ctxs.Put(c)
+}
+
+// flushTimeout bounds the wait for the broker to register subscriptions
+// when the caller's context has no deadline.
+const flushTimeout = 10 * time.Second
+
+// maxKeptBuffer is the largest response buffer a pooled Ctx keeps.
+const maxKeptBuffer = 64 << 10
+
+func (s *Server) respondError(msg *nats.Msg, e *errs.Error, bind int64) {
+	s.respond(msg, nil, fabric.Reply{Status: e.Code, Error: e.Msg, Bind: bind})
+}
+
+func (s *Server) respond(msg *nats.Msg, data []byte, r fabric.Reply) {
+	if msg.Reply == "" {
+		return
+	}
+	err := s.nc.PublishMsg(&nats.Msg{Subject: msg.Reply, Data: data, Header: r.Header()})
+	if err != nil {
+		s.log.Warn("reply not sent", slog.String("reply", msg.Reply), slog.Any("error", err))
+	}
+}

@@ -1,0 +1,360 @@
+package logic_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/iogo-dev/iogo/pkg/errs"
+	"github.com/iogo-dev/iogo/pkg/fabric"
+	"github.com/iogo-dev/iogo/pkg/logic"
+	"github.com/iogo-dev/iogo/pkg/route"
+	"github.com/iogo-dev/iogo/pkg/wire"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// startNATS runs an embedded NATS server on a random port for one test.
+func startNATS(t *testing.T) *server.Server {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(5 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	return ns
+}
+
+func connect(t *testing.T, ns *server.Server) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+func startLogic(t *testing.T, ns *server.Server, r *route.Router, mut ...func(*logic.Config)) *logic.Server {
+	t.Helper()
+	cfg := logic.Config{Service: "test", Router: r, Brokers: []string{ns.ClientURL()}}
+	for _, m := range mut {
+		m(&cfg)
+	}
+	srv, err := logic.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Shutdown(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	return srv
+}
+
+// gate plays an external server: it sends requests the way a gate does and
+// collects replies on one inbox subscription.
+type gate struct {
+	t       *testing.T
+	nc      *nats.Conn
+	replies chan *nats.Msg
+}
+
+func newGate(t *testing.T, ns *server.Server) *gate {
+	g := &gate{t: t, nc: connect(t, ns), replies: make(chan *nats.Msg, 4096)}
+	sub, err := g.nc.ChanSubscribe(fabric.GateInbox("g1"), g.replies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	return g
+}
+
+func (g *gate) send(token uint64, m fabric.Meta, data []byte) {
+	g.t.Helper()
+	m.Gate = "g1"
+	err := g.nc.PublishMsg(&nats.Msg{
+		Subject: fabric.Request(m.Cmd, m.Sub), Reply: fabric.GateReply("g1", token),
+		Header: m.Header(), Data: data,
+	})
+	if err != nil {
+		g.t.Fatal(err)
+	}
+}
+
+func (g *gate) next() (uint64, fabric.Reply, []byte) {
+	g.t.Helper()
+	select {
+	case msg := <-g.replies:
+		if fabric.IsNoResponders(msg) {
+			return 0, fabric.Reply{Status: errs.CodeRouteNotFound}, nil
+		}
+		tok, ok := fabric.ReplyToken(msg.Subject)
+		if !ok {
+			g.t.Fatalf("bad reply subject %q", msg.Subject)
+		}
+		r, err := fabric.ParseReply(msg.Header)
+		if err != nil {
+			g.t.Fatal(err)
+		}
+		return tok, r, msg.Data
+	case <-time.After(10 * time.Second):
+		g.t.Fatal("no reply within 10s")
+	}
+	return 0, fabric.Reply{}, nil
+}
+
+func int64Payload(t *testing.T, v int64) []byte {
+	val, _ := wire.ValueOf[int64]()
+	b, err := val.Append(nil, wire.Protobuf{}, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestPerUserOrder: one user's 1,000 back-to-back requests, spread over two
+// routes, run in send order; meanwhile a second user is served while a slow
+// handler of the first user is still running.
+func TestPerUserOrder(t *testing.T) {
+	ns := startNATS(t)
+	var mu sync.Mutex
+	var seen []int64
+	release := make(chan struct{})
+	slowStarted := make(chan struct{})
+	record := func(c *logic.Ctx, n int64) (int64, error) {
+		mu.Lock()
+		seen = append(seen, n)
+		mu.Unlock()
+		return n, nil
+	}
+	r := route.NewRouter()
+	g := r.Group(1)
+	route.Handle(g, 0, record)
+	route.Handle(g, 1, record)
+	route.Handle(g, 2, func(c *logic.Ctx, n int64) (int64, error) {
+		close(slowStarted)
+		<-release
+		return n, nil
+	})
+	startLogic(t, ns, r)
+	gw := newGate(t, ns)
+
+	const n = 1000
+	for i := range n {
+		gw.send(uint64(i+1), fabric.Meta{Cmd: 1, Sub: int32(i % 2), UserID: 7, MsgID: int32(i)}, int64Payload(t, int64(i)))
+	}
+	for range n {
+		if _, r, _ := gw.next(); r.Status != 0 {
+			t.Fatalf("status %d %s", r.Status, r.Error)
+		}
+	}
+	mu.Lock()
+	for i, v := range seen {
+		if v != int64(i) {
+			mu.Unlock()
+			t.Fatalf("request %d ran at position %d: order %v...", v, i, seen[:min(len(seen), i+3)])
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("%d requests ran, want %d", len(seen), n)
+	}
+	mu.Unlock()
+
+	// User 7 blocks in the slow handler; user 8 must still be served, and
+	// user 7's next request must wait behind the slow one.
+	gw.send(5000, fabric.Meta{Cmd: 1, Sub: 2, UserID: 7}, nil)
+	<-slowStarted
+	gw.send(5001, fabric.Meta{Cmd: 1, Sub: 0, UserID: 7}, int64Payload(t, -1))
+	gw.send(5002, fabric.Meta{Cmd: 1, Sub: 0, UserID: 8}, int64Payload(t, -2))
+	if tok, _, _ := gw.next(); tok != 5002 {
+		t.Fatalf("first reply is %d, want user 8's (5002) while user 7 is blocked", tok)
+	}
+	close(release)
+	for _, want := range []uint64{5000, 5001} {
+		if tok, _, _ := gw.next(); tok != want {
+			t.Fatalf("reply %d, want %d", tok, want)
+		}
+	}
+}
+
+func TestReplies(t *testing.T) {
+	ns := startNATS(t)
+	r := route.NewRouter()
+	g := r.Group(3)
+	route.Handle(g, 0, func(c *logic.Ctx, name string) (string, error) {
+		c.Bind(100)
+		return "hi " + name + " " + strconv.FormatInt(c.UserID(), 10), nil
+	})
+	route.HandleVoid(g, 1, func(c *logic.Ctx, _ string) error { return nil })
+	route.Handle(g, 2, func(c *logic.Ctx, _ string) (string, error) { return "", errs.New(5, "nope") })
+	startLogic(t, ns, r)
+	gw := newGate(t, ns)
+	str, _ := wire.ValueOf[string]()
+	in, _ := str.Append(nil, wire.Protobuf{}, "bob")
+
+	tests := []struct {
+		name  string
+		sub   int32
+		want  fabric.Reply
+		wantS string
+	}{
+		{"bind", 0, fabric.Reply{Bind: 100}, "hi bob 100"},
+		{"void", 1, fabric.Reply{Void: true}, ""},
+		{"error", 2, fabric.Reply{Status: 5, Error: "nope"}, ""},
+		{"no such route", 9, fabric.Reply{Status: errs.CodeRouteNotFound}, ""},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gw.send(uint64(i+1), fabric.Meta{Cmd: 3, Sub: tt.sub, Session: 5}, in)
+			_, got, data := gw.next()
+			if got != tt.want {
+				t.Fatalf("reply %+v, want %+v", got, tt.want)
+			}
+			if tt.wantS != "" {
+				if s, _ := str.Unmarshal(data, wire.Protobuf{}); s != tt.wantS {
+					t.Fatalf("data %q, want %q", s, tt.wantS)
+				}
+			}
+		})
+	}
+}
+
+func TestBusy(t *testing.T) {
+	ns := startNATS(t)
+	started := make(chan struct{}, 4)
+	release := make(chan struct{})
+	r := route.NewRouter()
+	route.Handle(r.Group(1), 0, func(c *logic.Ctx, _ int64) (int64, error) {
+		started <- struct{}{}
+		<-release
+		return 0, nil
+	})
+	startLogic(t, ns, r, func(c *logic.Config) { c.MaxPending = 2 })
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // runs before the server's shutdown
+	gw := newGate(t, ns)
+	// One runs, two wait, the fourth is rejected at once.
+	gw.send(1, fabric.Meta{Cmd: 1, UserID: 1}, nil)
+	<-started
+	for i := 2; i <= 4; i++ {
+		gw.send(uint64(i), fabric.Meta{Cmd: 1, UserID: 1}, nil)
+	}
+	tok, rep, _ := gw.next()
+	if tok != 4 || rep.Status != errs.CodeSystem || rep.Error != "server busy" {
+		t.Fatalf("got %d %+v, want token 4 busy", tok, rep)
+	}
+	unblock()
+	for range 3 {
+		if _, rep, _ := gw.next(); rep.Status != 0 {
+			t.Fatalf("status %d", rep.Status)
+		}
+	}
+}
+
+func TestShutdownFinishesInFlight(t *testing.T) {
+	ns := startNATS(t)
+	started := make(chan struct{}, 10)
+	release := make(chan struct{})
+	r := route.NewRouter()
+	route.Handle(r.Group(1), 0, func(c *logic.Ctx, n int64) (int64, error) {
+		if c.UserID() == 1 {
+			started <- struct{}{}
+			<-release
+		}
+		return n, nil
+	})
+	srv, err := logic.New(logic.Config{Service: "test", Router: r, Brokers: []string{ns.ClientURL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	gw := newGate(t, ns)
+	gw.send(1, fabric.Meta{Cmd: 1, UserID: 1}, nil)
+	<-started
+	done := make(chan error)
+	go func() { done <- srv.Shutdown(context.Background()) }()
+	// After shutdown began, new requests find no responder.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		gw.send(2, fabric.Meta{Cmd: 1, UserID: 2}, nil)
+		_, rep, _ := gw.next()
+		if rep.Status == errs.CodeRouteNotFound {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still served after shutdown began: %+v", rep)
+		}
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, rep, _ := gw.next(); rep.Status != 0 {
+		t.Fatalf("in-flight request got %+v", rep)
+	}
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal("second Shutdown:", err)
+	}
+	var nilSrv *logic.Server
+	if err := nilSrv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	r := route.NewRouter()
+	route.Handle(r.Group(1), 0, func(*logic.Ctx, int32) (int32, error) { return 0, nil })
+	tests := []struct {
+		name string
+		cfg  logic.Config
+		ok   bool
+	}{
+		{"ok", logic.Config{Service: "a", Router: r}, true},
+		{"no service", logic.Config{Router: r}, false},
+		{"bad service", logic.Config{Service: "a.b", Router: r}, false},
+		{"no router", logic.Config{Service: "a"}, false},
+		{"bad instance", logic.Config{Service: "a", Router: r, InstanceID: "x y"}, false},
+		{"no routes", logic.Config{Service: "a", Router: route.NewRouter()}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := logic.New(tt.cfg)
+			if (err == nil) != tt.ok {
+				t.Fatalf("err = %v", err)
+			}
+		})
+	}
+}
+
+func Example() {
+	r := route.NewRouter()
+	user := r.Group(1)
+	route.Handle(user, 0, func(c *logic.Ctx, name string) (string, error) {
+		return fmt.Sprintf("hello, %s", name), nil
+	})
+	srv, err := logic.New(logic.Config{Service: "hello", Router: r})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(srv.Service(), len(srv.Routes()))
+	// Output: hello 1
+}

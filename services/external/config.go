@@ -1,0 +1,109 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+
+	"github.com/iogo-dev/iogo/pkg/external"
+	"github.com/iogo-dev/iogo/pkg/wire"
+)
+
+// envPrefix prefixes the environment variable of every flag: -max-frame is
+// IOGO_EXTERNAL_MAX_FRAME.
+const envPrefix = "IOGO_EXTERNAL_"
+
+// settings is what the command line and environment configure.
+type settings struct {
+	cfg      external.Config
+	logLevel slog.Level
+}
+
+// parseArgs reads flags from args over defaults taken from the environment
+// (lookupEnv, as os.LookupEnv): a flag beats its variable, which beats the
+// built-in default. A variable set to "" counts, so IOGO_EXTERNAL_WS=
+// turns WebSocket off. Usage and errors go to errOut.
+func parseArgs(args []string, lookupEnv func(string) (string, bool), errOut io.Writer) (settings, error) {
+	var (
+		s        settings
+		brokers  string
+		logLevel string
+	)
+	fs := flag.NewFlagSet("external", flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	fs.StringVar(&brokers, "brokers", "nats://127.0.0.1:4222", "comma-separated NATS broker URLs")
+	fs.StringVar(&s.cfg.WSAddr, "ws", ":10100", `WebSocket listen address; "" disables WebSocket`)
+	fs.StringVar(&s.cfg.TCPAddr, "tcp", "", `TCP listen address; "" disables TCP`)
+	fs.StringVar(&s.cfg.ID, "id", "", "gate instance ID, a NATS subject token (default random)")
+	fs.StringVar(&s.cfg.Codec, "codec", wire.NameProtobuf, "default codec: protobuf or json")
+	fs.IntVar(&s.cfg.MaxFrame, "max-frame", wire.DefaultMaxFrame, "largest client envelope in bytes")
+	fs.DurationVar(&s.cfg.RequestTimeout, "timeout", external.DefaultRequestTimeout, "request timeout")
+	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintf(errOut, "Usage: external [flags]\n\nThe iogo external server (gate). Every flag "+
+			"can also be set with an environment variable: -max-frame as %sMAX_FRAME.\n\n", envPrefix)
+		fs.PrintDefaults()
+	}
+
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := envName(f.Name)
+		if v, ok := lookupEnv(name); ok && envErr == nil {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %w", name, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return s, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return s, err
+	}
+	if fs.NArg() > 0 {
+		return s, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	for _, u := range strings.Split(brokers, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			s.cfg.Brokers = append(s.cfg.Brokers, u)
+		}
+	}
+	if len(s.cfg.Brokers) == 0 {
+		return s, fmt.Errorf("no broker URL in -brokers %q", brokers)
+	}
+	if err := s.logLevel.UnmarshalText([]byte(logLevel)); err != nil {
+		return s, fmt.Errorf("-log-level: %w", err)
+	}
+	return s, s.cfg.Validate()
+}
+
+// envName returns the environment variable of a flag.
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// readyLine is the one line printed to stdout once the server serves:
+// "iogo external ready ws=ws://ADDR/PATH tcp=tcp://ADDR", each key present
+// only when its transport is on. An unspecified listen host (":10100")
+// is shown as 127.0.0.1, so the URLs can be dialed as printed.
+func readyLine(ws, tcp net.Addr, wsPath string) string {
+	var b strings.Builder
+	b.WriteString("iogo external ready")
+	if ws != nil {
+		fmt.Fprintf(&b, " ws=ws://%s%s", dialable(ws), wsPath)
+	}
+	if tcp != nil {
+		fmt.Fprintf(&b, " tcp=tcp://%s", dialable(tcp))
+	}
+	return b.String()
+}
+
+func dialable(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok && (t.IP == nil || t.IP.IsUnspecified()) {
+		return net.JoinHostPort("127.0.0.1", fmt.Sprint(t.Port))
+	}
+	return a.String()
+}
