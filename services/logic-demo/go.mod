@@ -7,6 +7,16 @@ require (
 	github.com/iogo-dev/iogo/proto v0.0.0
 )
 
+require (
+	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/nats-io/nats.go v1.55.0 // indirect
+	github.com/nats-io/nkeys v0.4.16 // indirect
+	github.com/nats-io/nuid v1.0.1 // indirect
+	golang.org/x/crypto v0.58.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
+
 replace (
 	github.com/iogo-dev/iogo/pkg => ../../pkg
 	github.com/iogo-dev/iogo/proto => ../../proto

@@ -1,0 +1,45 @@
+# iogo — build, run and test the whole monorepo. Every tool runs through the
+# Go command; nothing needs installing besides Go.
+
+GO      ?= go
+PKGS    := github.com/iogo-dev/iogo/...
+MODULES := $(shell $(GO) list -m -f '{{.Dir}}')
+BUF     := $(GO) run github.com/bufbuild/buf/cmd/buf@v1.75.0
+BIN     := $(CURDIR)/bin
+
+.PHONY: all run test unit e2e bench proto lint build clean
+
+all: lint test
+
+## run: start broker, external and the logic services in one process (iogo dev)
+run:
+	$(GO) run github.com/iogo-dev/iogo/cmd/iogo dev
+
+## test: lint, unit tests with the race detector, end-to-end tests with real processes
+test: lint unit e2e
+
+unit:
+	$(GO) test -race -count=1 -timeout 10m $(shell $(GO) list $(PKGS) | grep -v '/tests')
+
+e2e:
+	$(GO) test -race -count=1 -timeout 15m github.com/iogo-dev/iogo/tests/...
+
+## bench: Go micro-benchmarks of the hot paths
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)
+
+## proto: regenerate Go code from proto/ (buf and protoc-gen-go as Go modules)
+proto:
+	cd proto && $(BUF) lint && $(BUF) generate
+
+## lint: gofmt and go vet over every module
+lint:
+	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+## build: the service binaries and the iogo CLI into bin/
+build:
+	$(GO) build -o $(BIN)/ github.com/iogo-dev/iogo/services/... github.com/iogo-dev/iogo/cmd/iogo
+
+clean:
+	rm -rf $(BIN)

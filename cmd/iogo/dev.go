@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/iogo-dev/iogo/pkg/broker"
+	"github.com/iogo-dev/iogo/pkg/external"
+	"github.com/iogo-dev/iogo/pkg/logic"
+	"github.com/iogo-dev/iogo/pkg/svcmain"
+	"github.com/iogo-dev/iogo/services/logic-demo/demo"
+	"github.com/iogo-dev/iogo/services/logic-login/login"
+	"github.com/nats-io/nats.go"
+)
+
+// devConfig configures `iogo dev`.
+type devConfig struct {
+	WSAddr   string // WebSocket listen address; "" = off
+	TCPAddr  string // TCP listen address; "" = off
+	NATSAddr string // broker client listener host:port; "" = in-process only
+	Codec    string
+	Logger   *slog.Logger
+	// BrokerLogger receives the embedded NATS server's logs; nil discards.
+	BrokerLogger *slog.Logger
+}
+
+// devService is a logic service that `iogo dev` runs.
+type devService struct {
+	name   string
+	routes func() logic.RouteSource
+}
+
+// devServices are the bundled logic services, in start order.
+func devServices() []devService {
+	return []devService{
+		{login.Service, func() logic.RouteSource { return login.Router() }},
+		{demo.Service, func() logic.RouteSource { return demo.Router() }},
+	}
+}
+
+// devStack is a running `iogo dev`: one broker, one external server and the
+// logic services, every component on an in-process connection of its own.
+type devStack struct {
+	broker *broker.Broker
+	gate   *external.Server
+	logics []*logic.Server
+	conns  []*nats.Conn
+}
+
+// startDev starts the whole stack; on failure it stops what it started.
+func startDev(ctx context.Context, cfg devConfig) (_ *devStack, err error) {
+	bcfg := broker.Config{Name: "iogo-dev", Logger: cfg.BrokerLogger}
+	if cfg.NATSAddr == "" {
+		bcfg.DontListen = true
+	} else {
+		host, port, err := splitHostPort(cfg.NATSAddr)
+		if err != nil {
+			return nil, fmt.Errorf("-nats: %w", err)
+		}
+		bcfg.Host, bcfg.Port = host, port
+	}
+	b, err := broker.New(bcfg)
+	if err != nil {
+		return nil, err
+	}
+	d := &devStack{broker: b}
+	defer func() {
+		if err != nil {
+			d.shutdown(context.WithoutCancel(ctx))
+		}
+	}()
+	if err := b.Start(ctx); err != nil {
+		return nil, err
+	}
+	gateConn, err := d.conn("iogo-dev external")
+	if err != nil {
+		return nil, err
+	}
+	d.gate, err = external.New(external.Config{
+		ID: "dev-gate", WSAddr: cfg.WSAddr, TCPAddr: cfg.TCPAddr, Codec: cfg.Codec,
+		Conn: gateConn, Logger: cfg.Logger.With("component", "external"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := d.gate.Start(ctx); err != nil {
+		return nil, err
+	}
+	for _, svc := range devServices() {
+		nc, err := d.conn("iogo-dev " + svc.name)
+		if err != nil {
+			return nil, err
+		}
+		srv, err := logic.New(logic.Config{
+			Service: svc.name, Router: svc.routes(), InstanceID: "dev-" + svc.name, Conn: nc,
+			Logger: cfg.Logger.With("component", "logic"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := srv.Start(ctx); err != nil {
+			return nil, err
+		}
+		d.logics = append(d.logics, srv)
+	}
+	return d, nil
+}
+
+func (d *devStack) conn(name string) (*nats.Conn, error) {
+	nc, err := d.broker.InProcessConn(nats.Name(name))
+	if err != nil {
+		return nil, err
+	}
+	d.conns = append(d.conns, nc)
+	return nc, nil
+}
+
+// shutdown stops the stack in reverse order: logic servers finish their
+// requests, the gate closes its clients, then the broker stops.
+func (d *devStack) shutdown(ctx context.Context) error {
+	var errList []error
+	for i := len(d.logics) - 1; i >= 0; i-- {
+		errList = append(errList, d.logics[i].Shutdown(ctx))
+	}
+	errList = append(errList, d.gate.Shutdown(ctx))
+	for _, nc := range d.conns {
+		nc.Close()
+	}
+	errList = append(errList, d.broker.Shutdown(ctx))
+	return errors.Join(errList...)
+}
+
+// readyLine is the machine-readable line printed once the stack serves.
+func (d *devStack) readyLine() string {
+	var kv []string
+	if a := d.gate.WSAddr(); a != nil {
+		kv = append(kv, "ws", "ws://"+dialable(a)+external.DefaultWSPath)
+	}
+	if a := d.gate.TCPAddr(); a != nil {
+		kv = append(kv, "tcp", "tcp://"+dialable(a))
+	}
+	if u := d.broker.ClientURL(); u != "" {
+		kv = append(kv, "nats", u)
+	}
+	return svcmain.ReadyLine("dev", kv...)
+}
+
+// describe writes a human summary: where to connect and what is served.
+func (d *devStack) describe(w io.Writer) {
+	if a := d.gate.WSAddr(); a != nil {
+		fmt.Fprintf(w, "  WebSocket  ws://%s%s  (?codec=json for JSON)\n", dialable(a), external.DefaultWSPath)
+	}
+	if a := d.gate.TCPAddr(); a != nil {
+		fmt.Fprintf(w, "  TCP        tcp://%s  (4-byte length prefix)\n", dialable(a))
+	}
+	if u := d.broker.ClientURL(); u != "" {
+		fmt.Fprintf(w, "  Broker     %s  (other services: -brokers %s)\n", u, u)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\n  SERVICE\tROUTE\tREQUEST\tRESPONSE\tDOC")
+	for _, s := range d.logics {
+		for _, r := range s.Routes() {
+			resp := r.Resp
+			if r.Void {
+				resp = "(void)"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", s.Service(), r.String(), r.Req, resp, r.Doc)
+		}
+	}
+	tw.Flush()
+}
+
+func runDev(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
+	var cfg devConfig
+	var level string
+	fs := flag.NewFlagSet("iogo dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.WSAddr, "ws", "127.0.0.1:10100", `WebSocket listen address; "" disables WebSocket`)
+	fs.StringVar(&cfg.TCPAddr, "tcp", "127.0.0.1:10200", `TCP listen address; "" disables TCP`)
+	fs.StringVar(&cfg.NATSAddr, "nats", "127.0.0.1:4222", `broker listen address for services in other processes; "" = in-process only`)
+	fs.StringVar(&cfg.Codec, "codec", "protobuf", "default client codec: protobuf or json")
+	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
+	err := svcmain.ParseFlags(fs, "IOGO_DEV_", args, lookupEnv)
+	if errors.Is(err, flag.ErrHelp) {
+		return svcmain.ExitOK
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "iogo dev:", err)
+		return svcmain.ExitUsage
+	}
+	if cfg.Logger, err = svcmain.NewLogger(stderr, level); err != nil {
+		fmt.Fprintln(stderr, "iogo dev:", err)
+		return svcmain.ExitUsage
+	}
+	// The NATS server's start-up banner is noise in a dev console: it logs
+	// warnings and errors only, unless debug logging is on.
+	brokerLevel := "warn"
+	if level == "debug" {
+		brokerLevel = level
+	}
+	cfg.BrokerLogger, _ = svcmain.NewLogger(stderr, brokerLevel)
+	cfg.BrokerLogger = cfg.BrokerLogger.With("component", "broker")
+	began := time.Now()
+	d, err := startDev(ctx, cfg)
+	if err != nil {
+		cfg.Logger.Error("iogo dev failed to start", slog.Any("error", err))
+		return svcmain.ExitError
+	}
+	fmt.Fprintln(stdout, d.readyLine())
+	d.describe(stdout)
+	cfg.Logger.Info("iogo dev ready", slog.Duration("startup", time.Since(began)))
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := d.shutdown(sctx); err != nil {
+		cfg.Logger.Error("shutdown", slog.Any("error", err))
+		return svcmain.ExitError
+	}
+	return svcmain.ExitOK
+}
+
+// splitHostPort parses "host:port" for the broker; port 0 asks for a
+// random free port.
+func splitHostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("bad port %q", p)
+	}
+	if port == 0 {
+		port = -1 // the broker's "random port"
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	return host, port, nil
+}
+
+// dialable renders a listen address as one a client can dial: an
+// unspecified host becomes 127.0.0.1.
+func dialable(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok && (t.IP == nil || t.IP.IsUnspecified()) {
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(t.Port))
+	}
+	return strings.TrimSpace(a.String())
+}

@@ -1,0 +1,53 @@
+// Command iogo is the iogo developer tool.
+//
+//	iogo dev     run broker, external server and the bundled logic services
+//	             in one process, with in-process NATS connections
+//
+// Run "iogo <command> -h" for a command's flags.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/iogo-dev/iogo/pkg/svcmain"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches to a subcommand and returns the exit code.
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return svcmain.ExitUsage
+	}
+	switch args[0] {
+	case "dev":
+		return runDev(ctx, args[1:], lookupEnv, stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		usage(stdout)
+		return svcmain.ExitOK
+	}
+	fmt.Fprintf(stderr, "iogo: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return svcmain.ExitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `iogo is the developer tool of the iogo game-server framework.
+
+Usage:
+  iogo dev [flags]   run broker, external server and the bundled logic services in one process
+
+Run "iogo <command> -h" for the flags of a command.
+`)
+}

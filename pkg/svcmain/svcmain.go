@@ -1,0 +1,171 @@
+// Package svcmain holds what the main packages of iogo's service binaries
+// share: flags that environment variables can also set, the logger, the
+// ready line that tells a supervisor (or a test) where a service serves,
+// and the complete main of a logic service.
+//
+// Everything here returns errors or exit codes; only a main package exits.
+package svcmain
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/iogo-dev/iogo/pkg/logic"
+	"github.com/nats-io/nats.go"
+)
+
+// ParseFlags sets fs from environment variables, then from args: a flag
+// beats its variable, which beats the flag's default. The variable of flag
+// -max-frame with prefix IOGO_EXTERNAL_ is IOGO_EXTERNAL_MAX_FRAME; a
+// variable set to "" counts. lookupEnv is os.LookupEnv in production.
+func ParseFlags(fs *flag.FlagSet, prefix string, args []string, lookupEnv func(string) (string, bool)) error {
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := EnvName(prefix, f.Name)
+		if v, ok := lookupEnv(name); ok && envErr == nil {
+			if err := fs.Set(f.Name, v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %w", name, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	return nil
+}
+
+// EnvName returns the environment variable of a flag.
+func EnvName(prefix, flagName string) string {
+	return prefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// SplitList splits a comma-separated list, dropping blanks.
+func SplitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// NewLogger returns a text logger on w at the named level (debug, info,
+// warn or error).
+func NewLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level: %w", err)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+// ReadyLine formats the one line a service prints to stdout once it
+// serves: "iogo <component> ready k1=v1 k2=v2", pairs in the given order.
+func ReadyLine(component string, kv ...string) string {
+	var b strings.Builder
+	b.WriteString("iogo ")
+	b.WriteString(component)
+	b.WriteString(" ready")
+	for i := 0; i+1 < len(kv); i += 2 {
+		b.WriteString(" ")
+		b.WriteString(kv[i])
+		b.WriteString("=")
+		b.WriteString(kv[i+1])
+	}
+	return b.String()
+}
+
+// Logic describes a logic-service binary.
+type Logic struct {
+	// Service is the service name (the queue group), e.g. "login".
+	Service string
+	// EnvPrefix prefixes the environment variables, e.g. "IOGO_LOGIN_".
+	EnvPrefix string
+	// Routes returns the service's routes.
+	Routes func() logic.RouteSource
+}
+
+// Exit codes of RunLogic and the other service mains.
+const (
+	ExitOK    = 0
+	ExitError = 1
+	ExitUsage = 2
+)
+
+// RunLogic is the whole main of a logic service: it parses flags and
+// environment, connects to the brokers, serves until ctx ends and shuts down
+// gracefully. It prints "iogo logic ready service=NAME instance=ID" to
+// stdout once the routes are subscribed and returns an exit code.
+func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
+	var (
+		brokers, level, user, password string
+		cfg                            logic.Config
+	)
+	fs := flag.NewFlagSet(spec.Service, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&brokers, "brokers", "nats://127.0.0.1:4222", "comma-separated NATS broker URLs")
+	fs.StringVar(&user, "user", "", "broker user name")
+	fs.StringVar(&password, "password", "", "broker password")
+	fs.StringVar(&cfg.InstanceID, "id", "", "instance ID, a NATS subject token (default: service-random)")
+	fs.StringVar(&cfg.Version, "version", "", "version reported in the service registry")
+	fs.IntVar(&cfg.MaxPending, "max-pending", logic.DefaultMaxPending, "requests allowed to wait per user")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", logic.DefaultShutdownTimeout, "how long shutdown waits for in-flight requests")
+	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: %s [flags]\n\nThe iogo %s logic service. Every flag can also be set with an "+
+			"environment variable: -log-level as %sLOG_LEVEL.\n\n", spec.Service, spec.Service, spec.EnvPrefix)
+		fs.PrintDefaults()
+	}
+	err := ParseFlags(fs, spec.EnvPrefix, args, lookupEnv)
+	if errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", spec.Service, err)
+		return ExitUsage
+	}
+	log, err := NewLogger(stderr, level)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", spec.Service, err)
+		return ExitUsage
+	}
+	cfg.Service, cfg.Router, cfg.Logger = spec.Service, spec.Routes(), log
+	cfg.Brokers = SplitList(brokers)
+	if user != "" {
+		cfg.NATSOptions = append(cfg.NATSOptions, nats.UserInfo(user, password))
+	}
+	srv, err := logic.New(cfg)
+	if err != nil {
+		log.Error("invalid configuration", slog.Any("error", err))
+		return ExitUsage
+	}
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	err = srv.Start(sctx)
+	cancel()
+	if err != nil {
+		log.Error("start failed", slog.Any("error", err))
+		return ExitError
+	}
+	fmt.Fprintln(stdout, ReadyLine("logic", "service", srv.Service(), "instance", srv.InstanceID()))
+	<-ctx.Done()
+	sctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Error("shutdown", slog.Any("error", err))
+		return ExitError
+	}
+	return ExitOK
+}

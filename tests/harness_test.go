@@ -1,0 +1,204 @@
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// binDir holds the binaries built once by TestMain.
+var binDir string
+
+// binaries maps a binary name to the package it is built from.
+var binaries = map[string]string{
+	"broker":      "github.com/iogo-dev/iogo/services/broker",
+	"external":    "github.com/iogo-dev/iogo/services/external",
+	"logic-login": "github.com/iogo-dev/iogo/services/logic-login",
+	"logic-demo":  "github.com/iogo-dev/iogo/services/logic-demo",
+	"iogo":        "github.com/iogo-dev/iogo/cmd/iogo",
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "iogo-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	binDir = dir
+	args := []string{"build", "-o", dir + "/"}
+	for _, pkg := range binaries {
+		args = append(args, pkg)
+	}
+	cmd := exec.Command("go", args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building binaries:", err)
+		return 1
+	}
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutine leak:", err)
+			return 1
+		}
+	}
+	return code
+}
+
+// proc is a service running as a separate OS process.
+type proc struct {
+	name   string
+	cmd    *exec.Cmd
+	ready  map[string]string // key=value pairs of its ready line
+	mu     sync.Mutex
+	output bytes.Buffer // stdout after the ready line, and stderr
+	exited chan struct{}
+}
+
+// startProc runs a built binary and waits for its "iogo <component> ready"
+// line on stdout. The process is stopped with SIGTERM when the test ends;
+// its output is printed if the test failed.
+func startProc(t *testing.T, bin, component string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: bin, cmd: exec.Command(filepath.Join(binDir, bin), args...), exited: make(chan struct{})}
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Stderr = writerFunc(p.write)
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	readyCh := make(chan map[string]string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		prefix := "iogo " + component + " ready"
+		for sc.Scan() {
+			line := sc.Text()
+			if strings.HasPrefix(line, prefix) {
+				readyCh <- parseKV(strings.TrimPrefix(line, prefix))
+				continue
+			}
+			p.write([]byte(line + "\n"))
+		}
+		close(readyCh)
+	}()
+	go func() { _ = p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		p.stop(t)
+		if t.Failed() {
+			t.Logf("--- output of %s %v:\n%s", bin, args, p.log())
+		}
+	})
+	select {
+	case kv, ok := <-readyCh:
+		if !ok {
+			<-p.exited
+			t.Fatalf("%s exited before it was ready: %v\n%s", bin, p.cmd.ProcessState, p.log())
+		}
+		p.ready = kv
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s not ready within 30s\n%s", bin, p.log())
+	}
+	return p
+}
+
+// stop sends SIGTERM and waits for a graceful exit; after 15 s it kills.
+func (p *proc) stop(t *testing.T) {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+		if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+			t.Errorf("%s exited with %d after SIGTERM", p.name, code)
+		}
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		t.Errorf("%s ignored SIGTERM for 15s", p.name)
+	}
+}
+
+func (p *proc) write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.output.Write(b)
+}
+
+func (p *proc) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.output.String()
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+var _ io.Writer = writerFunc(nil)
+
+func parseKV(s string) map[string]string {
+	kv := make(map[string]string)
+	for _, f := range strings.Fields(s) {
+		if k, v, ok := strings.Cut(f, "="); ok {
+			kv[k] = v
+		}
+	}
+	return kv
+}
+
+// cluster is the address book of a running deployment.
+type cluster struct {
+	ws, tcp string
+}
+
+// startSplit runs broker, external and the logic services as separate
+// processes on random loopback ports.
+func startSplit(t *testing.T) cluster {
+	t.Helper()
+	b := startProc(t, "broker", "broker", "-host", "127.0.0.1", "-port", "-1", "-store", t.TempDir())
+	url := b.ready["nats"]
+	if url == "" {
+		t.Fatalf("broker ready line has no nats URL: %v", b.ready)
+	}
+	// Logic servers first, so that the routes exist when clients arrive.
+	startProc(t, "logic-login", "logic", "-brokers", url)
+	startProc(t, "logic-demo", "logic", "-brokers", url)
+	ext := startProc(t, "external", "external", "-brokers", url, "-ws", "127.0.0.1:0", "-tcp", "127.0.0.1:0")
+	return cluster{ws: ext.ready["ws"], tcp: ext.ready["tcp"]}
+}
+
+// startDev runs `iogo dev` as one process on random ports.
+func startDev(t *testing.T) cluster {
+	t.Helper()
+	d := startProc(t, "iogo", "dev", "dev", "-ws", "127.0.0.1:0", "-tcp", "127.0.0.1:0", "-nats", "127.0.0.1:0")
+	return cluster{ws: d.ready["ws"], tcp: d.ready["tcp"]}
+}
+
+// deadline returns a context for one test step.
+func deadline(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
