@@ -28,6 +28,7 @@ var binaries = map[string]string{
 	"logic-login": "github.com/iogo-dev/iogo/services/logic-login",
 	"logic-demo":  "github.com/iogo-dev/iogo/services/logic-demo",
 	"iogo":        "github.com/iogo-dev/iogo/cmd/iogo",
+	"testsvc":     "github.com/iogo-dev/iogo/tests/testsvc",
 }
 
 func TestMain(m *testing.M) {

@@ -58,7 +58,7 @@ func TestMetaRoundTrip(t *testing.T) {
 		meta Meta
 	}{
 		{"anonymous", Meta{Cmd: 1, Sub: 0, Session: 9, Gate: "g", MsgID: 7}},
-		{"user json", Meta{Cmd: 300, Sub: 65535, UserID: 1 << 40, Session: 1, Gate: "g2", MsgID: -3, Codec: "json"}},
+		{"user json", Meta{Cmd: 300, Sub: 65535, UserID: 1 << 40, Session: 1, Gate: "g2", MsgID: -3, Codec: "json", Attrs: "room=7&team=red"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

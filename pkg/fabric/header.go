@@ -50,6 +50,9 @@ type Meta struct {
 	Gate     string
 	MsgID    int32
 	Codec    string // "" for protobuf
+	// Attrs are the session's attributes, URL-query encoded (HeaderAttrs);
+	// "" when there are none.
+	Attrs string
 }
 
 // CmdMerge returns the merged route, cmd<<16 | sub.
@@ -67,6 +70,9 @@ func (m *Meta) Header() nats.Header {
 	}
 	if m.Codec != "" {
 		h[HeaderCodec] = []string{m.Codec}
+	}
+	if m.Attrs != "" {
+		h[HeaderAttrs] = []string{m.Attrs}
 	}
 	return h
 }
@@ -94,6 +100,7 @@ func ParseMeta(h nats.Header) (Meta, error) {
 	}
 	m.Gate = h.Get(HeaderGate)
 	m.Codec = h.Get(HeaderCodec)
+	m.Attrs = h.Get(HeaderAttrs)
 	return m, nil
 }
 

@@ -89,6 +89,10 @@ type Instance struct {
 	Started time.Time `json:"started"`
 	// Routes lists the merged routes (cmd<<16 | sub) the instance serves.
 	Routes []int32 `json:"routes"`
+	// Descriptors is a serialized google.protobuf.FileDescriptorSet with
+	// the message types of the instance's routes and pushes, so that a gate
+	// can transcode them for JSON clients without linking them in.
+	Descriptors []byte `json:"descriptors,omitempty"`
 }
 
 // Binding is a user's entry in the bindings bucket.
