@@ -46,6 +46,13 @@ func ParseFlags(fs *flag.FlagSet, prefix string, args []string, lookupEnv func(s
 	return nil
 }
 
+// AnnotateEnv appends " (env NAME)" to the usage text of every flag of fs,
+// so that -h lists the environment variables too. Call it after defining
+// the flags.
+func AnnotateEnv(fs *flag.FlagSet, prefix string) {
+	fs.VisitAll(func(f *flag.Flag) { f.Usage += " (env " + EnvName(prefix, f.Name) + ")" })
+}
+
 // EnvName returns the environment variable of a flag.
 func EnvName(prefix, flagName string) string {
 	return prefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
@@ -124,9 +131,10 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 	fs.IntVar(&cfg.MaxPending, "max-pending", logic.DefaultMaxPending, "requests allowed to wait per user")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", logic.DefaultShutdownTimeout, "how long shutdown waits for in-flight requests")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
+	AnnotateEnv(fs, spec.EnvPrefix)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: %s [flags]\n\nThe iogo %s logic service. Every flag can also be set with an "+
-			"environment variable: -log-level as %sLOG_LEVEL.\n\n", spec.Service, spec.Service, spec.EnvPrefix)
+		fmt.Fprintf(stderr, "Usage: %s [flags]\n\nThe iogo %s logic service. Every flag can also be set "+
+			"by the environment variable shown; the flag wins.\n\n", spec.Service, spec.Service)
 		fs.PrintDefaults()
 	}
 	err := ParseFlags(fs, spec.EnvPrefix, args, lookupEnv)

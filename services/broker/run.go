@@ -9,19 +9,18 @@ import (
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/broker"
+	"github.com/iogo-dev/iogo/pkg/svcmain"
 )
 
 // shutdownTimeout bounds the graceful shutdown after a signal.
 const shutdownTimeout = 30 * time.Second
 
-// readyPrefix starts the one line printed to stdout when the broker is ready.
-const readyPrefix = "iogo broker ready"
 
 // run configures and starts a broker, prints the ready line to stdout, waits
 // for ctx to end and shuts the broker down. Logs go to stderr. It returns nil
 // when ctx ends, also during start-up.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	s, err := parseSettings(args, getenv, stderr)
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
+	s, err := parseSettings(args, lookupEnv, stderr)
 	if err != nil {
 		return err
 	}
@@ -58,9 +57,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // readyLine is the line announcing a ready broker:
 // "iogo broker ready nats=<client URL>[ cluster=<route URL>]".
 func readyLine(b *broker.Broker) string {
-	line := readyPrefix + " nats=" + b.ClientURL()
+	kv := []string{"nats", b.ClientURL()}
 	if u := b.ClusterURL(); u != "" {
-		line += " cluster=" + u
+		kv = append(kv, "cluster", u)
 	}
-	return line
+	return svcmain.ReadyLine("broker", kv...)
 }

@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 // readyFields parses the key=value pairs of a ready line.
 func readyFields(t *testing.T, line string) map[string]string {
 	t.Helper()
-	rest, ok := strings.CutPrefix(line, readyPrefix+" ")
+	rest, ok := strings.CutPrefix(line, "iogo broker ready ")
 	if !ok {
 		t.Fatalf("not a ready line: %q", line)
 	}
@@ -61,7 +61,7 @@ func TestRun(t *testing.T) {
 			stdoutR, stdoutW := io.Pipe()
 			errc := make(chan error, 1)
 			go func() {
-				err := run(ctx, tt.args, func(k string) string { return tt.env[k] }, stdoutW, io.Discard)
+				err := run(ctx, tt.args, func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }, stdoutW, io.Discard)
 				stdoutW.CloseWithError(io.EOF)
 				errc <- err
 			}()
@@ -122,7 +122,7 @@ func TestRunErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout strings.Builder
-			err := run(t.Context(), tt.args, func(string) string { return "" }, &stdout, io.Discard)
+			err := run(t.Context(), tt.args, func(string) (string, bool) { return "", false }, &stdout, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("run: %v, want error containing %q", err, tt.wantErr)
 			}
@@ -143,7 +143,7 @@ func TestRunInterruptedWhileStarting(t *testing.T) {
 	args := []string{"-host", "127.0.0.1", "-port", "-1", "-cluster-port", "-1", "-log-level", "error",
 		"-routes", "127.0.0.1:1,127.0.0.1:2"}
 	var stdout strings.Builder
-	if err := run(ctx, args, func(string) string { return "" }, &stdout, io.Discard); err != nil {
+	if err := run(ctx, args, func(string) (string, bool) { return "", false }, &stdout, io.Discard); err != nil {
 		t.Fatalf("run: %v, want nil", err)
 	}
 	if stdout.Len() != 0 {

@@ -92,8 +92,8 @@ func TestParseSettings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			getenv := func(k string) string { return tt.env[k] }
-			got, err := parseSettings(tt.args, getenv, io.Discard)
+			lookupEnv := func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }
+			got, err := parseSettings(tt.args, lookupEnv, io.Discard)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
@@ -112,7 +112,7 @@ func TestParseSettings(t *testing.T) {
 
 func TestParseSettingsHelp(t *testing.T) {
 	var out strings.Builder
-	_, err := parseSettings([]string{"-h"}, func(string) string { return "" }, &out)
+	_, err := parseSettings([]string{"-h"}, func(string) (string, bool) { return "", false }, &out)
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("error %v, want flag.ErrHelp", err)
 	}
