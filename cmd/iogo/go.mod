@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/iogo-dev/iogo/pkg v0.0.0
+	github.com/iogo-dev/iogo/proto v0.0.0
 	github.com/iogo-dev/iogo/services/logic-demo v0.0.0
 	github.com/iogo-dev/iogo/services/logic-login v0.0.0
 	github.com/nats-io/nats.go v1.55.0
@@ -17,7 +18,6 @@ require (
 	github.com/gofiber/fiber/v2 v2.52.15 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/google/uuid v1.6.0 // indirect
-	github.com/iogo-dev/iogo/proto v0.0.0 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-colorable v0.1.13 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
