@@ -394,11 +394,10 @@ func listenerURL(scheme string, addr net.Addr) string {
 		return ""
 	}
 	ip := ta.IP
-	switch {
-	case ip == nil || ip.IsUnspecified() && ip.To4() != nil:
+	if ip == nil || ip.IsUnspecified() {
+		// A wildcard listener ("0.0.0.0", which Go reports as "::" on a
+		// dual-stack host) is reachable on the IPv4 loopback.
 		ip = net.IPv4(127, 0, 0, 1)
-	case ip.IsUnspecified():
-		ip = net.IPv6loopback
 	}
 	u := url.URL{Scheme: scheme, Host: net.JoinHostPort(ip.String(), strconv.Itoa(ta.Port))}
 	return u.String()

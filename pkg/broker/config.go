@@ -23,6 +23,9 @@ const (
 	// DefaultClusterName is the cluster name used by a clustered broker whose
 	// ClusterName is "". Every node of one cluster must use the same name.
 	DefaultClusterName = "iogo"
+	// DefaultMaxPayload is the largest message a client may publish when
+	// MaxPayload is 0: 2 MiB.
+	DefaultMaxPayload = 2 << 20
 )
 
 // ErrInvalidConfig is wrapped by every error that [Config.Validate] returns.
@@ -92,7 +95,9 @@ type Config struct {
 	Password string
 
 	// MaxPayload is the largest message a client may publish, in bytes.
-	// 0 means the NATS default (1 MiB).
+	// 0 means DefaultMaxPayload: twice the gate's default frame limit
+	// (wire.DefaultMaxFrame), so that a full-size client payload still fits
+	// with its routing headers.
 	MaxPayload int32
 
 	// Logger receives the broker's and the NATS server's logs. nil discards
@@ -156,6 +161,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Port == 0 {
 		c.Port = DefaultPort
+	}
+	if c.MaxPayload == 0 {
+		c.MaxPayload = DefaultMaxPayload
 	}
 	if c.Clustered() {
 		if c.ClusterName == "" {
