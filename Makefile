@@ -7,7 +7,7 @@ MODULES := $(shell $(GO) list -m -f '{{.Dir}}')
 BUF     := $(GO) run github.com/bufbuild/buf/cmd/buf@v1.75.0
 BIN     := $(CURDIR)/bin
 
-.PHONY: all run test unit e2e bench proto lint build clean
+.PHONY: all run test unit e2e bench bench-micro bench-e2e proto lint build clean
 
 all: lint test
 
@@ -24,9 +24,18 @@ unit:
 e2e:
 	$(GO) test -race -count=1 -timeout 15m github.com/iogo-dev/iogo/tests/...
 
-## bench: Go micro-benchmarks of the hot paths
-bench:
+## bench: Go micro-benchmarks, then end-to-end runs of iogo sim (docs/BENCHMARKS.md)
+bench: bench-micro bench-e2e
+
+## bench-micro: Go micro-benchmarks of the hot paths
+bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 $(PKGS)
+
+## bench-e2e: iogo sim against a raw WebSocket echo, iogo dev and a split
+## deployment in one run, idle RSS per connection, iogo dev start-up time
+## (BENCH_FLAGS="-players 100,1000 -duration 15s -out results.json")
+bench-e2e:
+	$(GO) run github.com/iogo-dev/iogo/bench/e2e $(BENCH_FLAGS)
 
 ## proto: regenerate Go code from proto/ (buf and protoc-gen-go as Go modules)
 proto:

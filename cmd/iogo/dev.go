@@ -166,14 +166,17 @@ func (d *devStack) describe(w io.Writer) {
 		fmt.Fprintf(w, "  Broker     %s  (other services: -brokers %s)\n", u, u)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "\n  SERVICE\tROUTE\tREQUEST\tRESPONSE\tDOC")
+	fmt.Fprintln(tw, "\n  SERVICE\tROUTE\tACCESS\tREQUEST\tRESPONSE\tDOC")
 	for _, s := range d.logics {
 		for _, r := range s.Routes() {
 			resp := r.Resp
 			if r.Void {
 				resp = "(void)"
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", s.Service(), r.String(), r.Req, resp, r.Doc)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", s.Service(), r.String(), r.Access, r.Req, resp, r.Doc)
+		}
+		for _, p := range s.Pushes() {
+			fmt.Fprintf(tw, "  %s\t%s\tpush\t\t%s\t%s\n", s.Service(), p.String(), p.Type, p.Doc)
 		}
 	}
 	tw.Flush()

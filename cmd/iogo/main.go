@@ -2,6 +2,9 @@
 //
 //	iogo dev     run broker, external server and the bundled logic services
 //	             in one process, with in-process NATS connections
+//	iogo sim     simulate players running a scenario; report throughput,
+//	             latency quantiles and errors (text, JSON, HTML plot)
+//	iogo cli     interactive console client
 //
 // Run "iogo <command> -h" for a command's flags.
 package main
@@ -33,6 +36,10 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	switch args[0] {
 	case "dev":
 		return runDev(ctx, args[1:], lookupEnv, stdout, stderr)
+	case "sim":
+		return runSim(ctx, args[1:], lookupEnv, stdout, stderr)
+	case "cli":
+		return runCLI(ctx, args[1:], lookupEnv, os.Stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		usage(stdout)
 		return svcmain.ExitOK
@@ -47,6 +54,8 @@ func usage(w io.Writer) {
 
 Usage:
   iogo dev [flags]   run broker, external server and the bundled logic services in one process
+  iogo sim [flags]   simulate players against a server and report throughput and latency
+  iogo cli [flags]   interactive console client: log in, list and call routes, watch pushes
 
 Run "iogo <command> -h" for the flags of a command.
 `)

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	fws "github.com/fasthttp/websocket"
 	"github.com/iogo-dev/iogo/pkg/errs"
@@ -29,6 +30,7 @@ type Option func(*options)
 type options struct {
 	pushBuffer int
 	maxFrame   int
+	heartbeat  time.Duration
 }
 
 // WithPushBuffer sets the capacity of the Pushes channel (default
@@ -45,6 +47,14 @@ func WithMaxFrame(n int) Option {
 	}
 }
 
+// WithHeartbeat makes the client send a heartbeat every interval, so that
+// a quiet connection outlives the gate's idle timeout (60 s by default):
+// pick an interval well below it, such as a third. The gate's answers are
+// consumed, never delivered as pushes. Default: no heartbeats.
+func WithHeartbeat(interval time.Duration) Option {
+	return func(o *options) { o.heartbeat = max(interval, 0) }
+}
+
 // Client is a connection to an external server.
 type Client struct {
 	t     transport
@@ -55,20 +65,28 @@ type Client struct {
 	mu     sync.Mutex
 	calls  map[int32]chan *wire.Message
 	nextID int32
-	err    error // why the connection ended; nil while open
+	err    error       // why the connection ended; nil while open
+	notice *errs.Error // the last error envelope with MsgID 0 (idle timeout, forced offline)
 
 	pushes  chan *wire.Message
 	dropped atomic.Uint64
 
 	done       chan struct{} // closed when the connection has ended
 	readerDone chan struct{}
+	beatDone   chan struct{} // closed when the heartbeat goroutine has exited
 }
 
 // Dial connects to an external server. rawURL is
 // ws://host:port/websocket or wss://… for WebSocket, tcp://host:port for
-// TCP. The query ?codec=json selects the JSON codec: the WebSocket server
-// switches to it for this connection; a TCP server must itself be
-// configured for JSON, since TCP has no handshake.
+// TCP, kcp://host:port for KCP over UDP. The query ?codec=json selects the
+// JSON codec: the WebSocket server switches to it for this connection; a
+// TCP or KCP server must itself be configured for JSON, since they have no
+// handshake.
+//
+// KCP has no handshake either: Dial succeeds without contacting the
+// server, which sees the session with its first envelope, and a session
+// the server drops is noticed only by missing answers (or the envelope
+// that announced it, such as the idle timeout's).
 func Dial(ctx context.Context, rawURL string, opts ...Option) (*Client, error) {
 	o := options{pushBuffer: DefaultPushBuffer, maxFrame: DefaultMaxFrame}
 	for _, opt := range opts {
@@ -106,8 +124,14 @@ func Dial(ctx context.Context, rawURL string, opts ...Option) (*Client, error) {
 			return nil, fmt.Errorf("client: dial %s: %w", rawURL, err)
 		}
 		t = &tcpTransport{conn: conn, codec: codec, fr: wire.NewFrameReader(conn, o.maxFrame)}
+	case "kcp":
+		conn, err := dialKCP(ctx, u.Host)
+		if err != nil {
+			return nil, fmt.Errorf("client: dial %s: %w", rawURL, err)
+		}
+		t = &tcpTransport{conn: conn, codec: codec, fr: wire.NewFrameReader(conn, o.maxFrame)}
 	default:
-		return nil, fmt.Errorf("client: unsupported scheme %q in %q (want ws, wss or tcp)", u.Scheme, rawURL)
+		return nil, fmt.Errorf("client: unsupported scheme %q in %q (want ws, wss, tcp or kcp)", u.Scheme, rawURL)
 	}
 	c := &Client{
 		t:          t,
@@ -116,8 +140,14 @@ func Dial(ctx context.Context, rawURL string, opts ...Option) (*Client, error) {
 		pushes:     make(chan *wire.Message, o.pushBuffer),
 		done:       make(chan struct{}),
 		readerDone: make(chan struct{}),
+		beatDone:   make(chan struct{}),
 	}
 	go c.readLoop()
+	if o.heartbeat > 0 {
+		go c.beat(o.heartbeat)
+	} else {
+		close(c.beatDone)
+	}
 	return c, nil
 }
 
@@ -199,7 +229,10 @@ func (c *Client) DroppedPushes() uint64 { return c.dropped.Load() }
 func (c *Client) Done() <-chan struct{} { return c.done }
 
 // Err returns why the connection ended: nil while it is open, ErrClosed
-// after Close, else the read error.
+// after Close, else the read error. When the server announced the end
+// with an error envelope (MsgID 0 and an error status, such as the idle
+// timeout's -1003), the error wraps that *errs.Error too:
+// errors.Is(c.Err(), errs.ErrIdleTimeout) reports an idle timeout.
 func (c *Client) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -211,6 +244,7 @@ func (c *Client) Err() error {
 func (c *Client) Close() error {
 	c.end(ErrClosed)
 	<-c.readerDone
+	<-c.beatDone
 	return nil
 }
 
@@ -289,6 +323,9 @@ func (c *Client) end(err error) {
 		c.mu.Unlock()
 		return
 	}
+	if c.notice != nil && err != ErrClosed {
+		err = fmt.Errorf("client: connection ended after %w: %w", c.notice, err)
+	}
 	c.err = err
 	c.mu.Unlock()
 	close(c.done)
@@ -307,6 +344,14 @@ func (c *Client) readLoop() {
 			return
 		}
 		if m.MsgID == 0 {
+			if m.CmdCode == wire.CmdHeartbeat && m.Status == 0 {
+				continue // the answer to a WithHeartbeat heartbeat
+			}
+			if m.Status != 0 {
+				c.mu.Lock()
+				c.notice = errs.New(m.Status, m.ValidMsg)
+				c.mu.Unlock()
+			}
 			select {
 			case c.pushes <- m:
 			default:
@@ -320,6 +365,28 @@ func (c *Client) readLoop() {
 		c.mu.Unlock()
 		if ch != nil {
 			ch <- m // buffered: never blocks
+		}
+	}
+}
+
+// beat sends a heartbeat every interval until the connection ends. The
+// gate answers with MsgID 0, which readLoop drops.
+func (c *Client) beat(interval time.Duration) {
+	defer close(c.beatDone)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-c.done:
+			return
+		}
+		c.wmu.Lock()
+		err := c.t.write(&wire.Message{CmdCode: wire.CmdHeartbeat})
+		c.wmu.Unlock()
+		if err != nil {
+			c.end(err)
+			return
 		}
 	}
 }

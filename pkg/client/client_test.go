@@ -14,10 +14,17 @@ import (
 	fws "github.com/fasthttp/websocket"
 	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/wire"
+	"github.com/xtaci/kcp-go/v5"
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// kcp-go starts its timer scheduler's goroutines when the package loads.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreAnyFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).sched"),
+		goleak.IgnoreAnyFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).prepend"),
+	)
+}
 
 // peer is the server side of one connection in a fake external server.
 type peer struct {
@@ -115,6 +122,53 @@ func startWS(t *testing.T) *fakeServer {
 		hs.Close()
 	})
 	s.url = "ws" + strings.TrimPrefix(hs.URL, "http") + "/websocket"
+	return s
+}
+
+// startKCP serves KCP sessions with the same framing as TCP.
+func startKCP(t *testing.T) *fakeServer {
+	ln, err := kcp.ListenWithOptions("127.0.0.1:0", nil, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &fakeServer{url: "kcp://" + ln.Addr().String(), peers: make(chan *peer, 4)}
+	done := make(chan struct{})
+	var conns []net.Conn
+	go func() {
+		defer close(done)
+		for {
+			conn, err := ln.AcceptKCP()
+			if err != nil {
+				return
+			}
+			conns = append(conns, conn)
+			fr := wire.NewFrameReader(conn, 0)
+			s.peers <- &peer{
+				recv: func() (*wire.Message, error) {
+					b, err := fr.Next()
+					if err != nil {
+						return nil, err
+					}
+					m := new(wire.Message)
+					err = m.UnmarshalProto(append([]byte(nil), b...))
+					return m, err
+				},
+				send: func(m *wire.Message) error {
+					b, _ := wire.AppendFrame(nil, wire.Protobuf{}, m)
+					_, err := conn.Write(b)
+					return err
+				},
+				close: func() { _ = conn.Close() },
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		<-done
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
 	return s
 }
 
@@ -403,6 +457,99 @@ func TestDialErrors(t *testing.T) {
 			if c, err := Dial(ctxT(t), tt.url); err == nil {
 				_ = c.Close()
 				t.Fatal("Dial succeeded")
+			}
+		})
+	}
+}
+
+// TestKCP makes requests over KCP: Dial sends nothing, the server sees
+// the session with the first envelope, and responses and pushes come back
+// on the same length-prefixed stream as TCP.
+func TestKCP(t *testing.T) {
+	srv := startKCP(t)
+	c := dialT(t, srv.url)
+	big := make([]byte, 64<<10) // many KCP segments
+	for i := range big {
+		big[i] = byte(i)
+	}
+	type result struct {
+		m   *wire.Message
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		m, err := c.Request(ctxT(t), 1, 2, big)
+		done <- result{m, err}
+	}()
+	p := srv.accept(t)
+	r := must[*wire.Message](t)(p.recv())
+	if err := p.send(&wire.Message{CmdCode: 1, CmdMerge: wire.Merge(9, 9), Data: []byte("push")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.send(&wire.Message{CmdCode: 1, CmdMerge: r.CmdMerge, MsgID: r.MsgID, Data: r.Data}); err != nil {
+		t.Fatal(err)
+	}
+	res := <-done
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	resp := res.m
+	if resp.CmdMerge != wire.Merge(1, 2) || string(resp.Data) != string(big) {
+		t.Fatalf("response route %d, %d bytes", resp.CmdMerge, len(resp.Data))
+	}
+	if m := <-c.Pushes(); string(m.Data) != "push" {
+		t.Fatalf("push %+v", m)
+	}
+}
+
+// TestWithHeartbeat: the client beats on its own, the answers (MsgID 0)
+// are not pushes, and Close stops the beating goroutine.
+func TestWithHeartbeat(t *testing.T) {
+	srv := startTCP(t)
+	c := dialT(t, srv.url, WithHeartbeat(5*time.Millisecond))
+	p := srv.accept(t)
+	for range 3 {
+		m := must[*wire.Message](t)(p.recv())
+		if m.CmdCode != wire.CmdHeartbeat || m.MsgID != 0 {
+			t.Fatalf("got %+v, want a heartbeat", m)
+		}
+		if err := p.send(&wire.Message{CmdCode: wire.CmdHeartbeat}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A push sent after the answers arrives first on Pushes.
+	if err := p.send(&wire.Message{CmdCode: 1, CmdMerge: wire.Merge(3, 3)}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-c.Pushes():
+		if m.CmdMerge != wire.Merge(3, 3) {
+			t.Fatalf("push %+v: a heartbeat answer leaked into Pushes", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no push")
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNoticeInErr: an error envelope with MsgID 0 (the gate's idle
+// timeout) is a push, and the error of the connection's end wraps it.
+func TestNoticeInErr(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			srv := tr.start(t)
+			c := dialT(t, srv.url)
+			p := srv.accept(t)
+			_ = p.send(&wire.Message{CmdCode: wire.CmdHeartbeat, Status: errs.CodeIdleTimeout, ValidMsg: "idle timeout"})
+			p.close()
+			<-c.Done()
+			if m, ok := <-c.Pushes(); !ok || m.Status != errs.CodeIdleTimeout {
+				t.Fatalf("push %+v, %v", m, ok)
+			}
+			if !errors.Is(c.Err(), errs.ErrIdleTimeout) {
+				t.Fatalf("Err() = %v, want idle timeout", c.Err())
 			}
 		})
 	}

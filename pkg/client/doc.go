@@ -1,5 +1,5 @@
 // Package client is the Go client SDK of iogo: it connects to an external
-// server over WebSocket or TCP and speaks the ioGame envelope protocol.
+// server over WebSocket, TCP or KCP and speaks the ioGame envelope protocol.
 // Tests, the load simulator and the CLI use it.
 //
 //	c, err := client.Dial(ctx, "ws://127.0.0.1:10100/websocket")
@@ -22,4 +22,12 @@
 // the channel returned by Pushes, buffered (WithPushBuffer); when the
 // buffer is full a push is dropped and counted (DroppedPushes) rather than
 // stalling responses. The channel is closed when the connection ends.
+//
+// # Heartbeats and notices
+//
+// A gate closes a connection that sends nothing for its idle timeout (60 s
+// by default), after an envelope with CmdCode 0, MsgID 0 and status -1003.
+// WithHeartbeat keeps a quiet connection open. Such an error envelope with
+// MsgID 0 is delivered on Pushes like any other, and the error that Err
+// reports once the connection ends wraps it as an *errs.Error.
 package client

@@ -23,7 +23,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	}
 	respond(b, inproc(), 1, 1, echo)
 	gateConn := inproc()
-	g := startGate(b, ns, func(c *Config) { c.Brokers, c.Conn = nil, gateConn })
+	g := startGate(b, ns, func(c *Config) { c.Brokers, c.Conn, c.RateLimit = nil, gateConn, -1 })
 	payload := make([]byte, 32)
 
 	for _, tt := range []struct{ name, url string }{

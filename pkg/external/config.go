@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"time"
 
@@ -23,6 +24,29 @@ const (
 	// DefaultWriteQueue is the most envelopes queued for one session before
 	// the session is closed as too slow.
 	DefaultWriteQueue = 1024
+	// DefaultIdleTimeout is how long a connection may stay silent before
+	// the gate sends errs.CodeIdleTimeout and closes it.
+	DefaultIdleTimeout = 60 * time.Second
+	// DefaultRateLimit is the sustained rate, in requests per second, of
+	// one connection's business requests.
+	DefaultRateLimit = 100
+	// burstSeconds sets the default RateBurst: this many seconds' worth of
+	// RateLimit, so a client may fire a scene's worth of requests at once.
+	burstSeconds = 2
+	// ceilingFactor sets the default RateCeiling: this many times RateLimit.
+	ceilingFactor = 10
+)
+
+// KCP modes (Config.KCPMode).
+const (
+	// KCPFast is KCP's fast mode, for games: no delayed ACKs, a 10 ms
+	// internal clock, fast retransmission after 2 duplicate ACKs and no
+	// congestion window.
+	KCPFast = "fast"
+	// KCPNormal is KCP's default mode: a 40 ms clock, congestion control,
+	// no fast retransmission. Kinder to a shared network, slower to recover
+	// a lost packet.
+	KCPNormal = "normal"
 )
 
 // Config configures an external server. The zero value is usable once a
@@ -40,6 +64,12 @@ type Config struct {
 	WSPath string
 	// TCPAddr is the TCP listen address (length-prefixed frames). "" disables TCP.
 	TCPAddr string
+	// KCPAddr is the UDP listen address of KCP (xtaci/kcp-go), with the
+	// same length-prefixed frames as TCP. "" disables KCP.
+	KCPAddr string
+	// KCPMode is KCPFast (default) or KCPNormal. KCP runs without FEC and
+	// without encryption, so any KCP client with those defaults can connect.
+	KCPMode string
 
 	// Codec is the envelope and payload codec of connections that do not
 	// choose one: "protobuf" (default) or "json". A WebSocket client may
@@ -56,6 +86,29 @@ type Config struct {
 	// WriteQueue bounds the envelopes queued for one session; a session
 	// whose queue overflows is closed. Default DefaultWriteQueue.
 	WriteQueue int
+
+	// IdleTimeout is how long a connection may send nothing at all (no
+	// heartbeat, no request) before the gate sends it an envelope with
+	// CmdCode 0, MsgID 0 and status errs.CodeIdleTimeout, then closes it.
+	// Clients keep a quiet connection open with heartbeats. Default
+	// DefaultIdleTimeout; negative turns the timeout off (not advised with
+	// KCP, whose clients can vanish without a trace).
+	IdleTimeout time.Duration
+	// RateLimit is the sustained rate, in envelopes per second, that one
+	// connection may send, heartbeats excepted. An envelope over the limit
+	// is answered at once with ErrRateLimited and goes no further; the
+	// connection stays open. Default DefaultRateLimit; negative turns the
+	// limit off.
+	RateLimit float64
+	// RateBurst is how many envelopes a connection may send at once,
+	// above the sustained rate (the token bucket's size). Default: two
+	// seconds' worth, 2 × RateLimit rounded up.
+	RateBurst int
+	// RateCeiling is the sustained rate, in envelopes per second, above
+	// which a connection is closed as abusive (a token bucket holding one
+	// second's worth, and at least RateBurst). Default 10 × RateLimit when RateLimit is on;
+	// negative turns it off. It must not be below RateLimit.
+	RateCeiling float64
 
 	// Conn is an established NATS connection to use, for example an
 	// in-process one. The server does not close it. Set Conn or Brokers,
@@ -80,8 +133,13 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("external: ID %q: %w", c.ID, err)
 		}
 	}
-	if c.WSAddr == "" && c.TCPAddr == "" {
-		return errors.New("external: no transport: set WSAddr or TCPAddr")
+	if c.WSAddr == "" && c.TCPAddr == "" && c.KCPAddr == "" {
+		return errors.New("external: no transport: set WSAddr, TCPAddr or KCPAddr")
+	}
+	switch c.KCPMode {
+	case "", KCPFast, KCPNormal:
+	default:
+		return fmt.Errorf("external: KCPMode %q: want %q or %q", c.KCPMode, KCPFast, KCPNormal)
 	}
 	if c.WSPath != "" && !strings.HasPrefix(c.WSPath, "/") {
 		return fmt.Errorf("external: WSPath %q must start with /", c.WSPath)
@@ -97,6 +155,9 @@ func (c *Config) Validate() error {
 	}
 	if c.WriteQueue < 0 {
 		return fmt.Errorf("external: negative WriteQueue %d", c.WriteQueue)
+	}
+	if err := c.validateRate(); err != nil {
+		return err
 	}
 	if c.Conn != nil && len(c.Brokers) > 0 {
 		return errors.New("external: set Conn or Brokers, not both")
@@ -131,6 +192,21 @@ func (c Config) withDefaults() Config {
 	if c.WriteQueue == 0 {
 		c.WriteQueue = DefaultWriteQueue
 	}
+	if c.KCPMode == "" {
+		c.KCPMode = KCPFast
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.RateLimit == 0 {
+		c.RateLimit = DefaultRateLimit
+	}
+	if c.RateBurst == 0 && c.RateLimit > 0 {
+		c.RateBurst = int(math.Ceil(burstSeconds * c.RateLimit))
+	}
+	if c.RateCeiling == 0 && c.RateLimit > 0 {
+		c.RateCeiling = ceilingFactor * c.RateLimit
+	}
 	if c.Conn == nil && len(c.Brokers) == 0 {
 		c.Brokers = []string{nats.DefaultURL}
 	}
@@ -138,6 +214,30 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.Default()
 	}
 	return c
+}
+
+// validateRate checks the rate-limit fields. The ceiling is compared with
+// the effective limit, so a ceiling below the default limit is refused too.
+func (c *Config) validateRate() error {
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"RateLimit", c.RateLimit}, {"RateCeiling", c.RateCeiling}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			return fmt.Errorf("external: %s %v is not a number of requests per second", f.name, f.v)
+		}
+	}
+	if c.RateBurst < 0 {
+		return fmt.Errorf("external: negative RateBurst %d", c.RateBurst)
+	}
+	limit := c.RateLimit
+	if limit == 0 {
+		limit = DefaultRateLimit
+	}
+	if limit > 0 && c.RateCeiling > 0 && c.RateCeiling < limit {
+		return fmt.Errorf("external: RateCeiling %v is below RateLimit %v", c.RateCeiling, limit)
+	}
+	return nil
 }
 
 // validToken reports whether s can be one token of a NATS subject: not

@@ -1,20 +1,63 @@
 // Package external is the external server (gate) of iogo: it holds game
-// clients' connections over WebSocket and TCP, forwards their requests to
-// logic servers over NATS, and relays replies and pushes back.
+// clients' connections over WebSocket, TCP and KCP, forwards their
+// requests to logic servers over NATS, and relays replies and pushes back.
+//
+// # Transports
+//
+// WebSocket carries one envelope per message. TCP and KCP (reliable UDP,
+// xtaci/kcp-go, without FEC or encryption) carry a stream of frames, each
+// a 4-byte big-endian length and the envelope, and share one session code
+// path. Config.MaxFrame bounds an envelope on all three: a longer one (a
+// WebSocket message counts whole, however fragmented) closes that
+// connection only, as does a malformed envelope. KCP has no connection
+// handshake: a session begins with a client's first packet, and a client
+// that vanishes is noticed by the idle timeout alone.
+//
+// # Idle timeout and rate limit
+//
+// A connection that sends no whole frame (heartbeat or request; on
+// WebSocket, a ping also counts) for Config.IdleTimeout gets an envelope
+// with CmdCode 0, MsgID 0 and status errs.CodeIdleTimeout (-1003), as
+// ioGame's gate sends, and is closed once it has been written. The timeout
+// is the connection's read deadline, pushed back before each frame: no
+// timer or goroutine exists per connection for it.
+//
+// Each connection has a token bucket (Config.RateLimit, Config.RateBurst)
+// for everything but heartbeats. An envelope over it is answered at once
+// with ErrRateLimited (-1000 "rate limited", same CmdCode, route and
+// MsgID), is not forwarded, and the connection stays open. A second bucket,
+// Config.RateCeiling (10 × the limit by default), closes a connection that
+// keeps sending far over the limit regardless.
+//
+// # Routes and access
+//
+// At start the gate opens the route registry (package registry) and keeps
+// a live registry.View of the routes served in the cluster; it checks each
+// business request against it without I/O. A route no live instance serves
+// is answered with errs.CodeRouteNotFound (-1002) at once, without a
+// broker round trip, as is an internal route: clients cannot tell it from
+// a missing one. A login route (the default) on a session not logged in
+// gets errs.CodeLoginRequired (-1004); a public route is open to all.
+// Access overrides (registry.Registry.SetAccess) and logic servers that
+// come and go change the view within moments and never drop a connection.
 //
 // # Requests
 //
 // A business envelope (CmdCode 1) is published to fabric.Request(cmd, sub)
-// with the payload untouched as the body, fabric.Meta as headers and a
-// reply subject fabric.GateReply(gateID, token). The token names an entry
+// with the payload untouched as the body, fabric.Meta as headers (the
+// session's attributes in fabric.HeaderAttrs) and a reply subject
+// fabric.GateReply(gateID, token). When the session's user is bound to an
+// instance of the route's service (registry.Binding.Logic), the request
+// goes to fabric.Instance(instanceID, cmd, sub) instead; if that instance
+// no longer serves the route, or does not answer, the client gets
+// errs.CodeLogicGone (-1008). The token names an entry
 // in one pending table; a single subscription on fabric.GateInbox(gateID)
 // receives every reply and writes the response (same route and MsgID,
 // status from the reply headers) to the session. The connection's reader
 // never waits for a reply, so clients may pipeline requests, and no
 // goroutine or timer exists per request: one sweeper answers overdue
 // requests with errs.CodeSystem "request timeout". A NATS no-responders
-// notice becomes errs.CodeRouteNotFound. A reply carrying Bind sets the
-// session's user before the response is queued; a Void reply is only an
+// notice becomes errs.CodeRouteNotFound. A Void reply is only an
 // acknowledgement and sends nothing. Late replies are ignored.
 //
 // A heartbeat (CmdCode 0) is answered at once by the gate. Any other
@@ -31,8 +74,24 @@
 // session. All push subscriptions feed one channel drained by one
 // goroutine, so a bound user costs a map entry and a NATS subscription, not
 // a goroutine. A push becomes an envelope with CmdCode 1, the route from
-// its fabric.HeaderRoute header, MsgID 0 and the body as data. A push sent
-// in the very instant of a login may race the new subscription.
+// its fabric.HeaderRoute header, MsgID 0 and the body as data; a JSON
+// session gets it as protojson when the push names its protobuf type in
+// fabric.HeaderType (transcode.go). A push sent in the very instant of a
+// login may race the new subscription.
+//
+// # Login and control
+//
+// Logic servers steer sessions with fabric.Control requests: to
+// fabric.GateControl(gateID) about one session (bind, that is login; kick,
+// online, attributes, logic bindings), and to fabric.UserControl(userID),
+// which only the gate holding the user subscribes, about a user. A login
+// claims the user in the registry by compare-and-set and kicks the user's
+// previous session, wherever it is, with errs.CodeForcedOffline (-1007):
+// of any number of concurrent logins of one user exactly one session
+// survives. See control.go and bind.go for the protocol.
+//
+// Session attributes (at most MaxAttrs keys and MaxAttrsBytes encoded) are
+// set and read by control requests and travel with every request.
 //
 // # Goroutines and ownership
 //
@@ -49,16 +108,26 @@
 // is never modified.
 //
 // Server-wide goroutines: the TCP accept loop, the Fiber server, the push
-// loop, the timeout sweeper, and the NATS subscription that handles
-// replies. Shutdown waits for all of them and for every session.
+// loop, the control loop, the timeout sweeper, the route view's watcher
+// and the NATS subscription that handles replies. Each login (OpBind) runs
+// on a goroutine of its own while it waits for the registry and for the
+// kick of the previous session. Shutdown waits for all of them and for every session. With KCP
+// on, add the KCP accept loop and kcp-go's socket reader, closed after the
+// sessions (they send through its socket), and per KCP session one kcp-go
+// goroutine that sends its packets; kcp-go also runs a small process-wide
+// timer scheduler from the moment the package is loaded.
 //
 // # Locks
 //
 // Server.mu guards the session and user tables. session.outMu guards one
-// session's queue; pendingTable.mu guards the pending table. Lock order:
+// session's queue; pendingTable.mu guards the pending table. A session's
+// sessionCtl.bindMu serializes its logins and is held across broker I/O;
+// sessionCtl.mu guards changes to its attributes and logic bindings;
+// transcoder.mu guards the push type registry. Lock order: bindMu before
 // Server.mu before session.outMu (pushes are queued while holding
-// Server.mu for reading). session.outMu and pendingTable.mu are leaves:
-// nothing else is locked while holding them. NATS calls (subscribe,
+// Server.mu for reading) and sessionCtl.mu (set under Server.mu by a
+// login). session.outMu, sessionCtl.mu, pendingTable.mu and transcoder.mu
+// are leaves: nothing else is locked while holding them. NATS calls (subscribe,
 // unsubscribe) may be made under Server.mu; nats.go never calls back into
 // the gate while holding its own locks.
 package external

@@ -9,20 +9,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iogo-dev/iogo/pkg/broker"
 	"github.com/iogo-dev/iogo/pkg/client"
 	"github.com/iogo-dev/iogo/pkg/fabric"
+	"github.com/iogo-dev/iogo/pkg/registry"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 )
 
 // fasthttp keeps two goroutines of its own: a once-per-process clock for
 // the Date header, and a worker-pool cleaner that notices Shutdown only
-// after its idle period (10 s). Neither belongs to a gate.
+// after its idle period (10 s). kcp-go starts its timer scheduler's
+// goroutines when the package is loaded. None belongs to a gate.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+		goleak.IgnoreAnyFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).sched"),
+		goleak.IgnoreAnyFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).prepend"),
 	)
 }
 
@@ -34,22 +40,62 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// runNATS starts an embedded NATS server on a random port.
+// runNATS starts an embedded broker (NATS with JetStream and the
+// framework's KV buckets) on a random port and returns its NATS server.
 func runNATS(t testing.TB) *server.Server {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	b, err := broker.New(broker.Config{Host: "127.0.0.1", Port: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns.Start()
-	if !ns.ReadyForConnections(5 * time.Second) {
-		t.Fatal("nats server not ready")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := b.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
 	})
-	return ns
+	return b.Server()
+}
+
+// openRegistry opens the route registry through nc.
+func openRegistry(t testing.TB, nc *nats.Conn) *registry.Registry {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := registry.Open(context.Background(), js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+// serveRoutes registers routes in the registry as served by a live
+// instance of service "test" with ID instance, as a logic server does at
+// start. Routes the gate should forward before login are public.
+func serveRoutes(t testing.TB, nc *nats.Conn, instance string, access registry.Access, routes ...int32) {
+	t.Helper()
+	reg := openRegistry(t, nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	entries := make([]registry.Route, len(routes))
+	for i, merge := range routes {
+		entries[i] = registry.Route{Cmd: merge >> 16, Sub: merge & 0xffff, Service: "test", Access: access}
+	}
+	if err := reg.PublishRoutes(ctx, entries); err != nil {
+		t.Fatal(err)
+	}
+	in := registry.Instance{ID: instance, Service: "test", Started: time.Now(), Routes: routes}
+	if err := reg.Heartbeat(ctx, in); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // connect opens a NATS connection, as a logic server would.
@@ -112,9 +158,11 @@ func dialT(t testing.TB, url string) *client.Client {
 }
 
 // respond serves route (cmd, sub) on nc like a logic server: fn returns
-// the reply's metadata and body, or ok=false for no reply.
+// the reply's metadata and body, or ok=false for no reply. The route is
+// registered as a public route, so that the gate forwards it before login.
 func respond(t testing.TB, nc *nats.Conn, cmd, sub int32, fn func(*nats.Msg) (r fabric.Reply, body []byte, ok bool)) {
 	t.Helper()
+	serveRoutes(t, nc, fmt.Sprintf("test-%d-%d", cmd, sub), registry.AccessPublic, cmd<<16|sub)
 	s, err := nc.QueueSubscribe(fabric.Request(cmd, sub), "test", func(m *nats.Msg) {
 		r, body, ok := fn(m)
 		if !ok {

@@ -8,6 +8,7 @@ type pendingReq struct {
 	deadline int64 // Server.now() after which the request times out
 	msgID    int32
 	cmdMerge int32
+	bound    bool // sent to a bound instance: no responders means errs.CodeLogicGone
 }
 
 // pendingTable maps reply tokens to pending requests. Tokens increase

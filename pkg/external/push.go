@@ -10,55 +10,37 @@ import (
 // share. nats.go drops (and reports as a slow consumer) what overflows it.
 const pushBuffer = 8192
 
-// userEntry is one bound user: its push subscription and its sessions on
-// this gate (usually one; a duplicate-login policy may later keep it so).
+// userEntry is one bound user: its push and control subscriptions and its
+// sessions on this gate (usually one; two while a login on this gate
+// replaces another one here).
 type userEntry struct {
 	id       int64
-	sub      *nats.Subscription
+	sub      *nats.Subscription // fabric.UserPush(id)
+	ctl      *nats.Subscription // fabric.UserControl(id)
 	sessions []*session
 }
 
-// bind makes sess the session of userID: the session's next requests carry
-// the user, and pushes to fabric.UserPush(userID) reach it. Each bound user
-// has its own subscription, so the NATS server routes a push only to the
-// gate holding the user; all of them deliver into one channel, drained by
-// one goroutine, so a user costs no goroutine. bind is a no-op for a
-// session already removed.
-func (s *Server) bind(sess *session, userID int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.sessions[sess.id] != sess || sess.userID.Load() == userID {
-		return
-	}
-	s.unbindLocked(sess)
-	u := s.users[userID]
-	if u == nil {
-		sub, err := s.nc.ChanSubscribe(fabric.UserPush(userID), s.pushCh)
-		if err != nil {
-			// The session still binds: requests work, pushes do not.
-			s.log.Error("push subscription failed", "user", userID, "err", err)
-		}
-		u = &userEntry{id: userID, sub: sub}
-		s.users[userID] = u
+// unsubscribe drops the user's subscriptions.
+func (u *userEntry) unsubscribe() {
+	for _, sub := range []*nats.Subscription{u.sub, u.ctl} {
 		if sub != nil {
-			s.bySub[sub] = u
+			_ = sub.Unsubscribe()
 		}
 	}
-	u.sessions = append(u.sessions, sess)
-	sess.userID.Store(userID)
 }
 
-// unbindLocked detaches sess from its user, dropping the user's push
-// subscription with its last session. s.mu must be held.
-func (s *Server) unbindLocked(sess *session) {
+// unbindLocked detaches sess from its user, dropping the user's
+// subscriptions with its last session, and returns that user (0 if sess
+// was not bound). s.mu must be held.
+func (s *Server) unbindLocked(sess *session) int64 {
 	old := sess.userID.Load()
 	if old == 0 {
-		return
+		return 0
 	}
 	sess.userID.Store(0)
 	u := s.users[old]
 	if u == nil {
-		return
+		return old
 	}
 	for i, x := range u.sessions {
 		if x == sess {
@@ -67,13 +49,13 @@ func (s *Server) unbindLocked(sess *session) {
 		}
 	}
 	if len(u.sessions) > 0 {
-		return
+		return old
 	}
 	delete(s.users, old)
-	if u.sub != nil {
-		delete(s.bySub, u.sub)
-		_ = u.sub.Unsubscribe()
-	}
+	delete(s.bySub, u.sub)
+	delete(s.bySub, u.ctl)
+	u.unsubscribe()
+	return old
 }
 
 // pushLoop delivers pushes until the server stops.
@@ -92,25 +74,31 @@ func (s *Server) pushLoop() {
 // deliverPush queues a push for its sessions: every session for
 // fabric.PushAll, else the sessions of the subscription's user. The
 // envelope has CmdCode 1, the route from the Iogo-Route header and MsgID 0;
-// the body is sent untouched.
+// the body is sent untouched, except to JSON sessions when the push names
+// its protobuf type in fabric.HeaderType: they get it as protojson
+// (transcode.go).
 func (s *Server) deliverPush(msg *nats.Msg) {
 	meta, err := fabric.ParseMeta(msg.Header)
 	if err != nil {
 		s.log.Warn("dropped push without a valid route", "subject", msg.Subject, "err", err)
 		return
 	}
-	m := wire.Message{CmdCode: wire.CmdBusiness, CmdMerge: meta.CmdMerge(), Data: msg.Data}
+	p := outPush{m: wire.Message{CmdCode: wire.CmdBusiness, CmdMerge: meta.CmdMerge(), Data: msg.Data}}
+	if p.typ = msg.Header.Get(fabric.HeaderType); p.typ != "" {
+		p.tc = s.types
+		p.tc.refresh() // outside s.mu: it may rebuild the type registry
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if msg.Subject == fabric.PushAll {
 		for _, sess := range s.sessions {
-			sess.send(m)
+			sess.send(p.forSession(sess))
 		}
 		return
 	}
 	if u := s.bySub[msg.Sub]; u != nil {
 		for _, sess := range u.sessions {
-			sess.send(m)
+			sess.send(p.forSession(sess))
 		}
 	}
 }

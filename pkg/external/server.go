@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/fabric"
+	"github.com/iogo-dev/iogo/pkg/registry"
 	"github.com/iogo-dev/iogo/pkg/wire"
 	"github.com/nats-io/nats.go"
 )
@@ -33,9 +34,9 @@ const (
 )
 
 // Server is an external server (gate): it holds client connections over
-// WebSocket and TCP, forwards their requests to logic servers over NATS and
-// relays replies and pushes back. Create it with New, serve with Start or
-// Run, stop it with Shutdown.
+// WebSocket, TCP and KCP, forwards their requests to logic servers over
+// NATS and relays replies and pushes back. Create it with New, serve with
+// Start or Run, stop it with Shutdown.
 type Server struct {
 	cfg   Config // with defaults applied
 	codec wire.Codec
@@ -49,11 +50,20 @@ type Server struct {
 	ownConn bool // nc was dialed by the server, which closes it
 	subs    []*nats.Subscription
 	pushCh  chan *nats.Msg
+	ctlCh   chan *nats.Msg // control messages (control.go)
+
+	// The route registry and its live view (registry.go), the push
+	// transcoder (transcode.go), and the end of the view's and binds' life.
+	reg     *registry.Registry
+	view    *registry.View
+	types   *transcoder
+	endLife context.CancelFunc
 
 	wsApp *fiber.App
 	wsLn  net.Listener
 	tcpLn net.Listener
 	addrs atomic.Pointer[[2]net.Addr] // bound WebSocket and TCP addresses
+	kcp   kcpState                    // KCP listener (kcp.go)
 
 	pending *pendingTable
 	nextSID atomic.Uint64
@@ -83,6 +93,7 @@ func New(cfg Config) (*Server, error) {
 		log:      cfg.Logger.With("gate", cfg.ID),
 		epoch:    time.Now(),
 		pushCh:   make(chan *nats.Msg, pushBuffer),
+		ctlCh:    make(chan *nats.Msg, ctlBuffer),
 		pending:  newPendingTable(),
 		sessions: make(map[uint64]*session),
 		users:    make(map[int64]*userEntry),
@@ -95,10 +106,12 @@ func New(cfg Config) (*Server, error) {
 // ID returns the gate's instance ID.
 func (s *Server) ID() string { return s.cfg.ID }
 
-// Start connects to the broker, subscribes, binds the listeners and starts
-// serving; it returns as soon as the server accepts connections. ctx bounds
-// the start-up only: stop the server with Shutdown. On error, everything
-// Start set up is torn down again.
+// Start connects to the broker, reads the route registry, subscribes,
+// binds the listeners and starts serving; it returns as soon as the server
+// accepts connections. The registry lives in the broker's JetStream, so
+// Start waits, within ctx, for a broker to answer. ctx bounds the start-up
+// only: stop the server with Shutdown. On error, everything Start set up
+// is torn down again.
 func (s *Server) Start(ctx context.Context) error {
 	s.lifeMu.Lock()
 	defer s.lifeMu.Unlock()
@@ -115,12 +128,18 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	s.state = stateRunning
-	s.log.Info("external server started", "ws", addrString(s.WSAddr()), "tcp", addrString(s.TCPAddr()))
+	s.log.Info("external server started", "ws", addrString(s.WSAddr()), "tcp", addrString(s.TCPAddr()),
+		"kcp", addrString(s.KCPAddr()))
 	return nil
 }
 
 func (s *Server) start(ctx context.Context) error {
 	if err := s.connect(ctx); err != nil {
+		return err
+	}
+	life, endLife := context.WithCancel(context.Background())
+	s.endLife = endLife
+	if err := s.openRegistry(ctx, life); err != nil {
 		return err
 	}
 	inbox, err := s.nc.Subscribe(fabric.GateInbox(s.cfg.ID), s.onReply)
@@ -136,6 +155,9 @@ func (s *Server) start(ctx context.Context) error {
 		return fmt.Errorf("external: subscribe push-all: %w", err)
 	}
 	s.subs = append(s.subs, all)
+	if err := s.subscribeControl(); err != nil {
+		return err
+	}
 	if s.nc.IsConnected() {
 		fctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 		err := s.nc.FlushWithContext(fctx)
@@ -157,16 +179,21 @@ func (s *Server) start(ctx context.Context) error {
 		}
 		s.wsApp = s.newWSApp()
 	}
+	if err := s.listenKCP(ctx); err != nil {
+		return err
+	}
 
 	s.addrs.Store(&[2]net.Addr{lnAddr(s.wsLn), lnAddr(s.tcpLn)})
 
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.pushLoop()
 	go s.sweep()
+	go s.controlLoop(life)
 	if s.tcpLn != nil {
 		s.wg.Add(1)
 		go s.acceptTCP(s.tcpLn)
 	}
+	s.startKCP()
 	if s.wsApp != nil {
 		s.wg.Add(1)
 		go func() {
@@ -249,6 +276,9 @@ func (s *Server) teardown(ctx context.Context) error {
 	s.closing = true
 	s.mu.Unlock()
 	close(s.stopping)
+	if s.endLife != nil {
+		s.endLife() // the route view, and binds in flight
+	}
 
 	if s.wsApp != nil {
 		_ = s.wsApp.ShutdownWithContext(ctx)
@@ -284,17 +314,19 @@ func (s *Server) teardown(ctx context.Context) error {
 		s.mu.RUnlock()
 		<-done
 	}
+	s.closeKCP() // after the sessions: they share its socket
 
 	s.mu.Lock()
 	for _, u := range s.users {
-		if u.sub != nil {
-			_ = u.sub.Unsubscribe()
-		}
+		u.unsubscribe()
 	}
 	clear(s.users)
 	clear(s.bySub)
 	s.mu.Unlock()
 	s.pending.clear()
+	if s.view != nil {
+		<-s.view.Done()
+	}
 	if s.ownConn && s.nc != nil {
 		s.nc.Close()
 	}
@@ -358,13 +390,19 @@ func (s *Server) addSession(codec wire.Codec, l link, transport, remote string) 
 }
 
 // removeSession forgets a closed session: its user binding and its pending
-// requests go with it.
+// requests go with it, and the user's registry entry no longer names it.
 func (s *Server) removeSession(sess *session) {
 	s.mu.Lock()
 	delete(s.sessions, sess.id)
-	s.unbindLocked(sess)
+	user := s.unbindLocked(sess)
 	s.mu.Unlock()
 	s.pending.dropSession(sess)
+	if user == 0 {
+		user = sess.ctl.kickedFrom.Load() // unbound by the kick
+	}
+	if user != 0 {
+		s.release(user, sess.id) // bind.go
+	}
 }
 
 // now is the server's monotonic clock, in nanoseconds since New.
@@ -394,9 +432,25 @@ func (s *Server) dispatch(sess *session, m *wire.Message) {
 }
 
 // forward publishes a business request to its route with a reply subject
-// on this gate's inbox, and records it as pending.
+// on this gate's inbox, and records it as pending. A request the route
+// registry or the session's login refuses is answered at once, without a
+// broker round trip (registry.go).
 func (s *Server) forward(sess *session, m *wire.Message) {
+	if sess.closed.Load() {
+		return // kicked or closing: no answer could reach the client
+	}
 	cmd, sub := m.Cmd(), m.Sub()
+	subject, bound, e := s.target(sess, cmd, sub)
+	if e != nil {
+		sess.send(wire.Message{
+			CmdCode:  wire.CmdBusiness,
+			CmdMerge: m.CmdMerge,
+			MsgID:    m.MsgID,
+			Status:   e.Code,
+			ValidMsg: e.Msg,
+		})
+		return
+	}
 	meta := fabric.Meta{
 		Cmd:     cmd,
 		Sub:     sub,
@@ -404,6 +458,7 @@ func (s *Server) forward(sess *session, m *wire.Message) {
 		Session: sess.id,
 		Gate:    s.cfg.ID,
 		MsgID:   m.MsgID,
+		Attrs:   sess.ctl.attrsHeader(),
 	}
 	if sess.codec.Name() != wire.NameProtobuf {
 		meta.Codec = sess.codec.Name()
@@ -413,12 +468,13 @@ func (s *Server) forward(sess *session, m *wire.Message) {
 		deadline: s.now() + int64(s.cfg.RequestTimeout),
 		msgID:    m.MsgID,
 		cmdMerge: m.CmdMerge,
+		bound:    bound,
 	})
 	// m.Data aliases the connection's read buffer; PublishMsg copies it
 	// into the NATS connection's buffer before returning.
 	pub := &sess.pub
 	*pub = nats.Msg{
-		Subject: fabric.Request(cmd, sub),
+		Subject: subject,
 		Reply:   fabric.GateReply(s.cfg.ID, tok),
 		Header:  meta.Header(),
 		Data:    m.Data,
@@ -455,7 +511,11 @@ func (s *Server) onReply(msg *nats.Msg) {
 	}
 	resp := wire.Message{CmdCode: wire.CmdBusiness, CmdMerge: p.cmdMerge, MsgID: p.msgID}
 	if fabric.IsNoResponders(msg) {
-		resp.Status, resp.ValidMsg = errs.CodeRouteNotFound, errs.ErrRouteNotFound.Msg
+		e := errs.ErrRouteNotFound
+		if p.bound {
+			e = errs.ErrLogicGone // the bound instance left before the view knew
+		}
+		resp.Status, resp.ValidMsg = e.Code, e.Msg
 		p.sess.send(resp)
 		return
 	}
@@ -465,9 +525,6 @@ func (s *Server) onReply(msg *nats.Msg) {
 		resp.Status, resp.ValidMsg = errs.CodeSystem, errs.ErrSystem.Msg
 		p.sess.send(resp)
 		return
-	}
-	if r.Bind != 0 {
-		s.bind(p.sess, r.Bind) // before the reply: the next request is the user's
 	}
 	if r.Void {
 		return // a request/void route: acknowledged, nothing for the client

@@ -231,7 +231,7 @@ func TestPipelined(t *testing.T) {
 		return fabric.Reply{}, nil, false
 	})
 	respond(t, logic, 4, 2, echo)
-	g := startGate(t, ns, nil)
+	g := startGate(t, ns, func(c *Config) { c.RateLimit, c.RateCeiling = -1, -1 })
 
 	tests := []struct {
 		name     string
@@ -326,7 +326,10 @@ func TestBindAndPush(t *testing.T) {
 	// the user the request carries.
 	respond(t, logic, 1, 0, func(m *nats.Msg) (fabric.Reply, []byte, bool) {
 		id, _ := strconv.ParseInt(string(m.Data), 10, 64)
-		return fabric.Reply{Bind: id}, []byte("welcome"), true
+		if err := bindSession(logic, m, id); err != nil {
+			t.Error(err)
+		}
+		return fabric.Reply{}, []byte("welcome"), true
 	})
 	respond(t, logic, 1, 1, func(m *nats.Msg) (fabric.Reply, []byte, bool) {
 		meta, _ := fabric.ParseMeta(m.Header)
@@ -411,7 +414,12 @@ func TestBindAndPush(t *testing.T) {
 func TestShutdown(t *testing.T) {
 	ns := runNATS(t)
 	logic := connect(t, ns)
-	respond(t, logic, 1, 0, func(*nats.Msg) (fabric.Reply, []byte, bool) { return fabric.Reply{Bind: 7}, nil, true })
+	respond(t, logic, 1, 0, func(m *nats.Msg) (fabric.Reply, []byte, bool) {
+		if err := bindSession(logic, m, 7); err != nil {
+			t.Error(err)
+		}
+		return fabric.Reply{}, nil, true
+	})
 	// An in-process connection owned by the caller survives the gate.
 	nc, err := nats.Connect("", nats.InProcessServer(ns))
 	if err != nil {

@@ -24,6 +24,8 @@ const keepBatch = 256
 // times.
 type link interface {
 	// read returns the next envelope's bytes, valid until the next read.
+	// It fails with a timeout error (net.Error) when no frame came within
+	// Config.IdleTimeout.
 	read() ([]byte, error)
 	// write encodes and sends a batch of envelopes, as few writes as the
 	// transport allows, within writeTimeout.
@@ -57,6 +59,9 @@ type session struct {
 
 	userID atomic.Int64 // 0 until bound; written under srv.mu
 	closed atomic.Bool
+	// ctl holds the attributes, logic bindings and bind state that
+	// control messages change (attrs.go, bind.go).
+	ctl sessionCtl
 
 	// out is the outbound queue; wake has room for one signal and is
 	// signalled after every append and on close.
@@ -72,6 +77,8 @@ type session struct {
 	// out before returning).
 	in  wire.Message
 	pub nats.Msg
+	// limit is the reader goroutine's rate limiter (limit.go).
+	limit limiter
 
 	// inflight counts this session's entries in the pending table; it is
 	// guarded by the pending table's mutex.
@@ -87,6 +94,7 @@ func newSession(srv *Server, id uint64, codec wire.Codec, l link, transport, rem
 		log:        srv.log.With("session", id, "transport", transport, "remote", remote),
 		wake:       make(chan struct{}, 1),
 		writerDone: make(chan struct{}),
+		limit:      newLimiter(&srv.cfg),
 	}
 }
 
@@ -98,7 +106,9 @@ func (s *session) serve() {
 	for {
 		b, err := s.link.read()
 		if err != nil {
-			if s.closeWith(abort) {
+			switch {
+			case isTimeout(err) && s.idleOut(): // idle.go
+			case s.closeWith(abort):
 				if errors.Is(err, wire.ErrFrameTooLarge) {
 					s.log.Info("closed session: frame too large", "err", err)
 				} else {
@@ -114,7 +124,9 @@ func (s *session) serve() {
 			}
 			break
 		}
-		s.srv.dispatch(s, m)
+		if s.admit(m) { // limit.go
+			s.srv.dispatch(s, m)
+		}
 	}
 	<-s.writerDone
 	s.srv.removeSession(s)

@@ -12,15 +12,38 @@ import (
 const keepWriteBuf = 64 << 10
 
 // tcpLink frames envelopes with a 4-byte big-endian length prefix. A batch
-// of envelopes is encoded into one buffer and written with one call.
+// of envelopes is encoded into one buffer and written with one call. KCP
+// sessions use it too (kcp.go): any stream net.Conn will do.
 type tcpLink struct {
 	conn  net.Conn
 	fr    *wire.FrameReader
 	codec wire.Codec
-	buf   []byte // writer's buffer
+	idle  time.Duration // Config.IdleTimeout; <= 0 is off
+	buf   []byte        // writer's buffer
 }
 
-func (l *tcpLink) read() ([]byte, error) { return l.fr.Next() }
+// newStreamLink returns a length-prefixed link over conn with the server's
+// codec, frame limit and idle timeout.
+func (s *Server) newStreamLink(conn net.Conn) *tcpLink {
+	return &tcpLink{
+		conn:  conn,
+		fr:    wire.NewFrameReader(conn, s.cfg.MaxFrame),
+		codec: s.codec,
+		idle:  s.cfg.IdleTimeout,
+	}
+}
+
+// read returns the next frame. The read deadline is pushed back before
+// every frame (a poller update, not a system call), so a connection times
+// out after IdleTimeout without a whole frame.
+func (l *tcpLink) read() ([]byte, error) {
+	if l.idle > 0 {
+		if err := l.conn.SetReadDeadline(readDeadline(l.idle)); err != nil {
+			return nil, err
+		}
+	}
+	return l.fr.Next()
+}
 
 func (l *tcpLink) write(msgs []wire.Message) error {
 	b := l.buf[:0]
@@ -69,7 +92,7 @@ func (s *Server) acceptTCP(ln net.Listener) {
 			}
 		}
 		delay = 0
-		l := &tcpLink{conn: conn, fr: wire.NewFrameReader(conn, s.cfg.MaxFrame), codec: s.codec}
+		l := s.newStreamLink(conn)
 		sess := s.addSession(s.codec, l, "tcp", conn.RemoteAddr().String())
 		if sess == nil {
 			_ = conn.Close()

@@ -61,11 +61,15 @@ func (s *Server) serveWS(c *websocket.Conn) {
 	if codec == nil {
 		codec = s.codec
 	}
+	// A message over MaxFrame, in one frame or many, fails the read with
+	// fws.ErrReadLimit (the client gets close code 1009) and closes the
+	// session, as an oversize TCP or KCP frame does.
 	c.SetReadLimit(int64(s.cfg.MaxFrame))
-	l := &wsLink{conn: c.Conn, codec: codec, frameType: fws.BinaryMessage}
+	l := &wsLink{conn: c.Conn, codec: codec, frameType: fws.BinaryMessage, idle: s.cfg.IdleTimeout}
 	if codec.Name() == wire.NameJSON {
 		l.frameType = fws.TextMessage
 	}
+	c.SetPingHandler(l.onPing)
 	sess := s.addSession(codec, l, "ws", c.RemoteAddr().String())
 	if sess == nil {
 		l.goodbye()
@@ -81,11 +85,19 @@ type wsLink struct {
 	conn      *fws.Conn
 	codec     wire.Codec
 	frameType int
-	rbuf      bytes.Buffer // reader's buffer
-	wbuf      []byte       // writer's buffer
+	idle      time.Duration // Config.IdleTimeout; <= 0 is off
+	rbuf      bytes.Buffer  // reader's buffer
+	wbuf      []byte        // writer's buffer
 }
 
+// read returns the next message. As on TCP, the read deadline is pushed
+// back before each message; a WebSocket ping pushes it back too (onPing).
 func (l *wsLink) read() ([]byte, error) {
+	if l.idle > 0 {
+		if err := l.conn.SetReadDeadline(readDeadline(l.idle)); err != nil {
+			return nil, err
+		}
+	}
 	b, err := l.readMessage()
 	if errors.Is(err, fws.ErrReadLimit) {
 		err = fmt.Errorf("%w: %v", wire.ErrFrameTooLarge, err)
@@ -133,6 +145,20 @@ func (l *wsLink) write(msgs []wire.Message) error {
 		}
 	}
 	return nil
+}
+
+// onPing answers a WebSocket ping like the library's default handler and
+// counts it as activity for the idle timeout. It runs on the reader
+// goroutine, inside NextReader; WriteControl may run beside the writer.
+func (l *wsLink) onPing(data string) error {
+	if l.idle > 0 {
+		_ = l.conn.SetReadDeadline(readDeadline(l.idle))
+	}
+	err := l.conn.WriteControl(fws.PongMessage, []byte(data), time.Now().Add(time.Second))
+	if _, ok := err.(net.Error); ok || errors.Is(err, fws.ErrCloseSent) {
+		return nil
+	}
+	return err
 }
 
 func (l *wsLink) goodbye() {

@@ -59,6 +59,7 @@ func TestMetaRoundTrip(t *testing.T) {
 	}{
 		{"anonymous", Meta{Cmd: 1, Sub: 0, Session: 9, Gate: "g", MsgID: 7}},
 		{"user json", Meta{Cmd: 300, Sub: 65535, UserID: 1 << 40, Session: 1, Gate: "g2", MsgID: -3, Codec: "json", Attrs: "room=7&team=red"}},
+		{"server-to-server call", Meta{Cmd: 2, Sub: 1, UserID: 5, MsgID: -99, Depth: 3}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -83,6 +84,7 @@ func TestParseMetaErrors(t *testing.T) {
 		{"bad user", nats.Header{HeaderRoute: {"1"}, HeaderUser: {"1.5"}}},
 		{"bad session", nats.Header{HeaderRoute: {"1"}, HeaderSession: {"-1"}}},
 		{"route overflow", nats.Header{HeaderRoute: {"99999999999"}}},
+		{"bad depth", nats.Header{HeaderRoute: {"1"}, HeaderDepth: {"deep"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,9 +102,9 @@ func TestReplyRoundTrip(t *testing.T) {
 	}{
 		{"ok", Reply{}},
 		{"error", Reply{Status: -1004, Error: "login required"}},
-		{"bind", Reply{Bind: 123}},
 		{"void", Reply{Void: true}},
-		{"void bind", Reply{Void: true, Bind: 9}},
+		{"instance", Reply{Instance: "logic-1"}},
+		{"instance error", Reply{Instance: "logic-1", Status: 7, Error: "no"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,17 +21,22 @@ const (
 	HeaderMsgID = "Iogo-Msg"
 	// HeaderCodec names the payload codec when it is not protobuf.
 	HeaderCodec = "Iogo-Codec"
+	// HeaderDepth is the nesting depth of a server-to-server call: 1 for a
+	// call made outside any call handler, n+1 for a call made while serving
+	// a call of depth n; absent on a client's request.
+	HeaderDepth = "Iogo-Depth"
 
 	// HeaderStatus is the error code of a reply; absent on success.
 	HeaderStatus = "Iogo-Status"
 	// HeaderError is the error message of a reply.
 	HeaderError = "Iogo-Error"
-	// HeaderBind asks the gate to bind the session to this userID before it
-	// relays the reply (login).
-	HeaderBind = "Iogo-Bind"
 	// HeaderVoid marks the acknowledgement of a request/void route: the gate
 	// clears the pending request and sends nothing to the client.
 	HeaderVoid = "Iogo-Void"
+	// HeaderInstance is the instance ID of the logic server that sent a
+	// reply, so that a requester collecting several replies
+	// (request/multiple_response) knows who answered.
+	HeaderInstance = "Iogo-Instance"
 
 	// HeaderTraceParent carries the W3C trace context.
 	HeaderTraceParent = "traceparent"
@@ -48,11 +53,16 @@ type Meta struct {
 	UserID   int64 // 0 before login
 	Session  uint64
 	Gate     string
-	MsgID    int32
-	Codec    string // "" for protobuf
+	// MsgID is the client's msgId; on a server-to-server call without a
+	// user, a random number that spreads such calls over executors.
+	MsgID int32
+	Codec string // "" for protobuf
 	// Attrs are the session's attributes, URL-query encoded (HeaderAttrs);
 	// "" when there are none.
 	Attrs string
+	// Depth is the nesting depth of a server-to-server call (HeaderDepth);
+	// 0 on a client's request. A request with Gate "" is such a call.
+	Depth int32
 }
 
 // CmdMerge returns the merged route, cmd<<16 | sub.
@@ -74,6 +84,9 @@ func (m *Meta) Header() nats.Header {
 	if m.Attrs != "" {
 		h[HeaderAttrs] = []string{m.Attrs}
 	}
+	if m.Depth != 0 {
+		h[HeaderDepth] = []string{strconv.FormatInt(int64(m.Depth), 10)}
+	}
 	return h
 }
 
@@ -93,6 +106,11 @@ func ParseMeta(h nats.Header) (Meta, error) {
 		return m, err
 	}
 	m.MsgID = int32(msgID)
+	depth, err := intHeader(h, HeaderDepth, 32, false)
+	if err != nil {
+		return m, err
+	}
+	m.Depth = int32(depth)
 	if s := h.Get(HeaderSession); s != "" {
 		if m.Session, err = strconv.ParseUint(s, 10, 64); err != nil {
 			return m, fmt.Errorf("fabric: header %s: %w", HeaderSession, err)
@@ -108,16 +126,22 @@ func ParseMeta(h nats.Header) (Meta, error) {
 type Reply struct {
 	Status int32  // 0 on success
 	Error  string // message when Status != 0
-	Bind   int64  // userID to bind the session to; 0 for none
 	Void   bool   // no response goes to the client
+	// Instance is the instance ID of the replying logic server; "" for
+	// none.
+	Instance string
 }
 
-// Header encodes r as NATS headers; a plain success has none.
+// Header encodes r as NATS headers; a plain success without Instance has
+// none.
 func (r *Reply) Header() nats.Header {
-	if r.Status == 0 && r.Bind == 0 && !r.Void {
+	if r.Status == 0 && !r.Void && r.Instance == "" {
 		return nil
 	}
-	h := make(nats.Header, 3)
+	h := make(nats.Header, 4)
+	if r.Instance != "" {
+		h[HeaderInstance] = []string{r.Instance}
+	}
 	if r.Void {
 		h[HeaderVoid] = []string{"1"}
 	}
@@ -126,9 +150,6 @@ func (r *Reply) Header() nats.Header {
 		if r.Error != "" {
 			h[HeaderError] = []string{r.Error}
 		}
-	}
-	if r.Bind != 0 {
-		h[HeaderBind] = []string{strconv.FormatInt(r.Bind, 10)}
 	}
 	return h
 }
@@ -146,8 +167,8 @@ func ParseReply(h nats.Header) (Reply, error) {
 	r.Status = int32(st)
 	r.Error = h.Get(HeaderError)
 	r.Void = h.Get(HeaderVoid) != ""
-	r.Bind, err = intHeader(h, HeaderBind, 64, false)
-	return r, err
+	r.Instance = h.Get(HeaderInstance)
+	return r, nil
 }
 
 // IsNoResponders reports whether msg is the NATS server's notice that a

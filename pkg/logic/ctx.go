@@ -2,28 +2,46 @@ package logic
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"net/url"
 
+	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/fabric"
 	"github.com/iogo-dev/iogo/pkg/wire"
 )
 
+// Errors of Ctx actions.
+var (
+	// ErrNoServer is returned by a Ctx action that needs the cluster when
+	// the Ctx was made by NewCtx, outside any server.
+	ErrNoServer = errors.New("logic: no server (a Ctx from NewCtx)")
+	// ErrNoSession is returned by a session action (Bind, SetAttr) on a
+	// request that did not come from a client session, such as a call
+	// from another server.
+	ErrNoSession = errors.New("logic: request has no client session")
+)
+
 // Ctx is the context of one request inside a handler: who sent it, on which
-// route, in which codec, and the actions a handler can take on its session.
-// It is valid only during the handler call.
+// route, in which codec, and the actions a handler can take on its session,
+// its user and the cluster. It is valid only during the handler call.
 type Ctx struct {
 	ctx   context.Context
 	meta  fabric.Meta
 	codec wire.Codec
 	srv   *Server
 	log   *slog.Logger
-	bind  int64
 	buf   []byte
+
+	attrs       url.Values // parsed from meta.Attrs on first use
+	attrsParsed bool
 }
 
 // NewCtx returns a Ctx for a request with the given metadata, outside any
 // server: for unit tests of handlers and for tools. A nil codec means
-// protobuf; a nil ctx means context.Background().
+// protobuf; a nil ctx means context.Background(). Outside a server, Bind
+// and SetAttr only record their effect on the Ctx (UserID, Attr), and the
+// actions that need the cluster return ErrNoServer.
 func NewCtx(ctx context.Context, meta fabric.Meta, codec wire.Codec) *Ctx {
 	c := &Ctx{buf: make([]byte, 0, 256)}
 	c.reset(ctx, meta, codec, nil)
@@ -37,7 +55,8 @@ func (c *Ctx) reset(ctx context.Context, meta fabric.Meta, codec wire.Codec, srv
 	if codec == nil {
 		codec = wire.Protobuf{}
 	}
-	c.ctx, c.meta, c.codec, c.srv, c.bind = ctx, meta, codec, srv, 0
+	c.ctx, c.meta, c.codec, c.srv = ctx, meta, codec, srv
+	c.attrs, c.attrsParsed = nil, false
 	c.log = nil
 	if srv != nil {
 		c.log = srv.log
@@ -77,13 +96,111 @@ func (c *Ctx) Codec() wire.Codec { return c.codec }
 // memory is reused across requests.
 func (c *Ctx) Buffer() []byte { return c.buf[:0] }
 
-// Bind logs the session in as userID: the external server binds the
-// connection to the user before it relays this request's response, so the
-// client's next request arrives as that user. Calling it again switches
-// users. UserID reports the new user at once.
-func (c *Ctx) Bind(userID int64) {
-	c.bind = userID
+// Service returns the name of the service serving the request; "" outside
+// a server.
+func (c *Ctx) Service() string {
+	if c.srv == nil {
+		return ""
+	}
+	return c.srv.Service()
+}
+
+// InstanceID returns the ID of the instance serving the request; "" outside
+// a server.
+func (c *Ctx) InstanceID() string {
+	if c.srv == nil {
+		return ""
+	}
+	return c.srv.InstanceID()
+}
+
+// Client returns the server's cluster client, or nil outside a server.
+func (c *Ctx) Client() *Client {
+	if c.srv == nil {
+		return nil
+	}
+	return c.srv.client
+}
+
+// Bind logs the session in as userID. It asks the external server holding
+// the session, and returns once that server has claimed the user
+// cluster-wide (kicking the user's previous session, anywhere, with
+// errs.CodeForcedOffline) and bound the session: the client's next request
+// arrives as userID, and pushes to userID reach it. UserID reports the new
+// user at once. Calling it again switches users.
+func (c *Ctx) Bind(userID int64) error {
+	if userID == 0 {
+		return errs.ErrValidation.WithMsg("logic: bind to user 0")
+	}
+	if c.srv == nil {
+		c.meta.UserID = userID
+		return nil
+	}
+	if c.meta.Gate == "" {
+		return ErrNoSession
+	}
+	_, err := c.srv.client.control(c.ctx, fabric.GateControl(c.meta.Gate),
+		fabric.Control{Op: fabric.OpBind, Session: c.meta.Session, User: userID})
+	if err != nil {
+		return err
+	}
 	c.meta.UserID = userID
+	return nil
+}
+
+// Attr returns the session attribute key, "" when unset. Attributes travel
+// with every request of the session, so reading them costs no round trip.
+func (c *Ctx) Attr(key string) string { return c.Attrs().Get(key) }
+
+// Attrs returns the session's attributes as they were when the request was
+// sent, plus the changes made by SetAttr during this request. The map
+// belongs to the Ctx: read it, do not keep it.
+func (c *Ctx) Attrs() url.Values {
+	if !c.attrsParsed {
+		c.attrsParsed = true
+		if c.meta.Attrs != "" {
+			v, err := url.ParseQuery(c.meta.Attrs)
+			if err != nil {
+				c.logger().Warn("malformed session attributes", slog.Any("error", err))
+			}
+			c.attrs = v
+		}
+	}
+	return c.attrs
+}
+
+// SetAttr sets the session attribute key to value ("" deletes it) at the
+// external server holding the session; the session's later requests carry
+// it. It returns once the external server has applied it.
+func (c *Ctx) SetAttr(key, value string) error {
+	return c.SetAttrs(map[string]string{key: value})
+}
+
+// SetAttrs merges attrs into the session's attributes, like SetAttr.
+func (c *Ctx) SetAttrs(attrs map[string]string) error {
+	if c.srv != nil {
+		if c.meta.Gate == "" {
+			return ErrNoSession
+		}
+		_, err := c.srv.client.control(c.ctx, fabric.GateControl(c.meta.Gate),
+			fabric.Control{Op: fabric.OpSetAttrs, Session: c.meta.Session, User: c.meta.UserID, Attrs: attrs})
+		if err != nil {
+			return err
+		}
+	}
+	cur := c.Attrs()
+	if cur == nil {
+		cur = url.Values{}
+		c.attrs = cur
+	}
+	for k, v := range attrs {
+		if v == "" {
+			cur.Del(k)
+		} else {
+			cur.Set(k, v)
+		}
+	}
+	return nil
 }
 
 // Logger returns the server's logger.
@@ -94,4 +211,12 @@ func (c *Ctx) logger() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return c.log
+}
+
+// cl returns the server's client, or ErrNoServer.
+func (c *Ctx) cl() (*Client, error) {
+	if c.srv == nil || c.srv.client == nil {
+		return nil, ErrNoServer
+	}
+	return c.srv.client, nil
 }

@@ -1,6 +1,7 @@
 package logic
 
 import (
+	"context"
 	"hash/maphash"
 	"sync"
 
@@ -8,26 +9,41 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// execKey names the executor a request runs on: its user, or its session
-// before login.
+// execKey names an executor: a user's, a session's before login, or a
+// named key's (Ctx.Exec: a room, a match). The three spaces never collide:
+// a user key has only user set, a session key gate and sid, a named key
+// only name (with the marker named, so that "" is a valid name too).
 type execKey struct {
-	user int64
-	gate string
-	sid  uint64
+	user  int64
+	gate  string
+	sid   uint64
+	name  string
+	named bool
+	depth int32 // a server-to-server call's depth, never 0 (callKey, call.go)
 }
 
+// namedKey returns the executor key of Ctx.Exec(name, ...).
+func namedKey(name string) execKey { return execKey{name: name, named: true} }
+
 func keyOf(m *fabric.Meta) execKey {
+	if m.Gate == "" {
+		return callKey(m) // a server-to-server call (call.go)
+	}
 	if m.UserID != 0 {
 		return execKey{user: m.UserID}
 	}
 	return execKey{gate: m.Gate, sid: m.Session}
 }
 
-// task is one request waiting on an executor.
+// task is one request, or one function (Exec), waiting on an executor.
 type task struct {
 	msg   *nats.Msg
 	meta  fabric.Meta
 	route *Route
+
+	fn   func(context.Context) // set for Exec tasks; msg is then nil
+	key  string                // the named key of an Exec task
+	done chan struct{}         // closed after fn ran (ExecWait); may be nil
 }
 
 // executor is the FIFO of one key. Its fields are guarded by its shard's
@@ -54,6 +70,14 @@ type executors struct {
 	max    int // queued tasks per key
 	run    func(task)
 	wg     sync.WaitGroup
+
+	// closeMu orders submissions from outside any task (Server.Exec)
+	// against wait: a WaitGroup must not gain work from zero while it is
+	// waited on. Tasks submitted from a running task need no lock, since
+	// that task keeps the count above zero. Lock order: closeMu, then a
+	// shard's mu.
+	closeMu sync.RWMutex
+	closed  bool
 }
 
 func newExecutors(max int, run func(task)) *executors {
@@ -112,5 +136,28 @@ func (e *executors) drain(s *shard, k execKey, ex *executor) {
 	}
 }
 
-// wait blocks until every queued task has run.
-func (e *executors) wait() { e.wg.Wait() }
+// submitFn queues fn on the executor of the named key. outside says the
+// caller is not itself a running task; such submissions are refused once
+// wait has begun.
+func (e *executors) submitFn(key string, fn func(context.Context), done chan struct{}, outside bool) error {
+	if outside {
+		e.closeMu.RLock()
+		defer e.closeMu.RUnlock()
+		if e.closed {
+			return ErrStopped
+		}
+	}
+	if !e.submit(namedKey(key), task{fn: fn, key: key, done: done}) {
+		return ErrBusy
+	}
+	return nil
+}
+
+// wait refuses further submissions from outside tasks and blocks until
+// every queued task has run.
+func (e *executors) wait() {
+	e.closeMu.Lock()
+	e.closed = true
+	e.closeMu.Unlock()
+	e.wg.Wait()
+}

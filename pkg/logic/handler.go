@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 
 	"github.com/iogo-dev/iogo/pkg/errs"
+	"github.com/iogo-dev/iogo/pkg/registry"
 	"github.com/iogo-dev/iogo/pkg/wire"
 )
 
@@ -30,6 +31,10 @@ type Route struct {
 	Req, Resp string
 	// Doc is the route's documentation.
 	Doc string
+	// Access says who may call the route; the zero value, AccessLogin,
+	// needs a logged-in session. External servers enforce it from the
+	// route registry, where the server publishes it at start.
+	Access registry.Access
 	// Func, File and Line locate the business handler's source.
 	Func string
 	File string
@@ -72,3 +77,20 @@ func (r *Route) Serve(c *Ctx, in []byte) (out []byte, err *errs.Error) {
 	}
 	return nil, err
 }
+
+// PushRoute is a declared push: a route on which the server sends messages
+// to clients without a request (see Client.Push). Declaring pushes lets the
+// registry, API docs and generated client SDKs know their payload types.
+type PushRoute struct {
+	Cmd, Sub int32
+	// Type is the protobuf full name of the payload.
+	Type string
+	// Doc is the push's documentation.
+	Doc string
+}
+
+// CmdMerge returns the merged route, cmd<<16 | sub.
+func (p *PushRoute) CmdMerge() int32 { return wire.Merge(p.Cmd, p.Sub) }
+
+// String returns "cmd-sub".
+func (p *PushRoute) String() string { return fmt.Sprintf("%d-%d", p.Cmd, p.Sub) }

@@ -23,6 +23,8 @@ const (
 	DefaultMaxPending      = 4096
 	DefaultInbound         = 1 << 16
 	DefaultShutdownTimeout = 10 * time.Second
+	// DefaultStartTimeout bounds Start when its context has no deadline.
+	DefaultStartTimeout = 30 * time.Second
 )
 
 // ErrBusy is the answer to a request whose user already has
@@ -104,22 +106,34 @@ func (c *Config) Validate() error {
 
 // Server is a running logic server: one instance of one service.
 type Server struct {
-	cfg   Config
-	log   *slog.Logger
-	table *Table
-	exec  *executors
-	ctxs  sync.Pool
+	cfg         Config
+	log         *slog.Logger
+	table       *Table
+	pushes      []PushRoute
+	descriptors []byte // FileDescriptorSet of the payload types
+	exec        *executors
+	ctxs        sync.Pool
 
-	nc      *nats.Conn
-	ownConn bool
-	in      chan *nats.Msg
-	subs    []*nats.Subscription
+	nc        *nats.Conn
+	ownConn   bool
+	client    *Client
+	in        chan *nats.Msg
+	subs      []*nats.Subscription
+	events    eventSubs // event-bus subscriptions (event.go)
+	startedAt time.Time
+
+	status chan nats.Status // connection events for the heartbeats
+	hbStop chan struct{}    // closed to end the heartbeats
+	hbDone chan struct{}
+	hbCtx  context.Context // cancelled to abort a registry write in flight
+	hbEnd  context.CancelFunc
 
 	ctx      context.Context // request context, cancelled after shutdown
 	cancel   context.CancelFunc
 	stop     chan struct{} // closed to end the dispatch loop
 	loopDone chan struct{}
 	started  atomic.Bool
+	running  atomic.Bool // Start succeeded
 	stopped  atomic.Bool
 }
 
@@ -133,20 +147,35 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(routes) == 0 {
-		return nil, fmt.Errorf("logic: service %s has no routes", cfg.Service)
+	if es, ok := cfg.Router.(EventSource); len(routes) == 0 && (!ok || len(es.Events()) == 0) { // event.go
+		return nil, fmt.Errorf("logic: service %s has no routes and no event subscriptions", cfg.Service)
 	}
 	table, err := NewTable(routes)
 	if err != nil {
 		return nil, err
 	}
+	var pushes []PushRoute
+	if ps, ok := cfg.Router.(PushSource); ok {
+		pushes = ps.Pushes()
+	}
 	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Logger.With(slog.String("service", cfg.Service), slog.String("instance", cfg.InstanceID)),
 		table:    table,
+		pushes:   pushes,
 		stop:     make(chan struct{}),
 		loopDone: make(chan struct{}),
+		hbStop:   make(chan struct{}),
+		hbDone:   make(chan struct{}),
 	}
+	set, missing, err := descriptorSet(payloadTypes(table.Routes(), pushes))
+	if err != nil {
+		return nil, fmt.Errorf("logic: descriptors: %w", err)
+	}
+	if len(missing) > 0 {
+		s.log.Warn("payload types not linked in; JSON clients cannot use them", slog.Any("types", missing))
+	}
+	s.descriptors = set
 	s.exec = newExecutors(cfg.MaxPending, s.run)
 	s.ctxs.New = func() any { return &Ctx{buf: make([]byte, 0, 256)} }
 	return s, nil
@@ -161,16 +190,45 @@ func (s *Server) InstanceID() string { return s.cfg.InstanceID }
 // Routes returns the routes this server serves.
 func (s *Server) Routes() []Route { return s.table.Routes() }
 
-// Start connects to the broker (when no Conn was given), subscribes every
-// route and returns once the broker has registered the subscriptions. It
-// does not block.
+// Pushes returns the pushes this server declares.
+func (s *Server) Pushes() []PushRoute { return s.pushes }
+
+// Client returns the server's cluster client (pushes, calls, the external
+// region, bindings), for code outside handlers: timers, background jobs.
+// It is nil before Start.
+func (s *Server) Client() *Client { return s.client }
+
+// Start connects to the broker (when no Conn was given), publishes the
+// routes in the registry, subscribes every route — with the service's
+// queue group, and on this instance's own subjects for users bound to it —
+// then registers the instance, and returns once all of that is done. It
+// does not block afterwards: heartbeats keep the registration alive, also
+// across broker restarts. Without a deadline on ctx, Start gives up after
+// DefaultStartTimeout.
 func (s *Server) Start(ctx context.Context) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("logic: server already started")
 	}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultStartTimeout)
+		defer cancel()
+	}
+	s.startedAt = time.Now().UTC()
 	if err := s.connect(); err != nil {
+		s.cancel()
 		return err
+	}
+	cl, err := NewClient(ctx, ClientConfig{Conn: s.nc, Logger: s.log})
+	if err != nil {
+		s.abort()
+		return err
+	}
+	s.client = cl
+	if err := cl.Registry().PublishRoutes(ctx, s.registryRoutes()); err != nil {
+		s.abort()
+		return fmt.Errorf("logic: publish routes: %w", err)
 	}
 	s.in = make(chan *nats.Msg, s.cfg.Inbound)
 	for _, r := range s.table.Routes() {
@@ -180,13 +238,34 @@ func (s *Server) Start(ctx context.Context) error {
 			return fmt.Errorf("logic: subscribe %s: %w", r.String(), err)
 		}
 		s.subs = append(s.subs, sub)
+		sub, err = s.nc.ChanSubscribe(fabric.Instance(s.cfg.InstanceID, r.Cmd, r.Sub), s.in)
+		if err != nil {
+			s.abort()
+			return fmt.Errorf("logic: subscribe %s: %w", r.String(), err)
+		}
+		s.subs = append(s.subs, sub)
+	}
+	// Fan-out subjects (CallAll) and the event bus: call.go, event.go.
+	if err := s.subscribeBus(ctx); err != nil {
+		s.abort()
+		return err
 	}
 	if err := s.flush(ctx); err != nil {
 		s.abort()
 		return err
 	}
+	// Listen for reconnects before the first heartbeat, so that none is
+	// missed in between.
+	s.status = s.nc.StatusChanged(nats.CONNECTED)
+	if err := cl.Registry().Heartbeat(ctx, s.instance()); err != nil {
+		s.abort()
+		return fmt.Errorf("logic: register instance: %w", err)
+	}
+	s.hbCtx, s.hbEnd = context.WithCancel(s.ctx)
 	go s.loop()
-	s.log.Info("logic server started", slog.Int("routes", len(s.subs)))
+	go s.heartbeats(s.status)
+	s.running.Store(true)
+	s.log.Info("logic server started", slog.Int("routes", len(s.table.Routes())))
 	return nil
 }
 
@@ -202,13 +281,20 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.Shutdown(sctx)
 }
 
-// Shutdown stops taking requests, lets queued and running ones finish (until
-// ctx ends), and closes the broker connection if the server opened it. It is
-// idempotent and safe on a nil or never-started Server.
+// Shutdown removes the instance from the registry, stops taking requests,
+// lets queued and running ones finish (until ctx ends), and closes the
+// broker connection if the server opened it. It is idempotent and safe on a
+// nil Server and on one whose Start did not succeed.
 func (s *Server) Shutdown(ctx context.Context) error {
-	if s == nil || !s.started.Load() || !s.stopped.CompareAndSwap(false, true) {
+	if s == nil || !s.running.Load() || !s.stopped.CompareAndSwap(false, true) {
 		return nil
 	}
+	// Deregister first: external servers stop routing bound users here
+	// (they answer them errs.CodeLogicGone) while requests in flight finish.
+	s.stopHeartbeats()
+	s.deregister(ctx)
+	// Events stop first: their handlers may still call routes (event.go).
+	evErr := s.events.drain(ctx)
 	// Drain removes interest at the broker but keeps delivering what is
 	// already on the way; once the flush returns, the broker has processed
 	// the unsubscriptions and every request it sent us is in s.in. Requests
@@ -236,6 +322,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			err = ctx.Err()
 		}
 	}
+	err = errors.Join(evErr, err)
 	s.cancel()
 	if s.ownConn {
 		s.nc.Close()
@@ -295,6 +382,10 @@ func (s *Server) abort() {
 	for _, sub := range s.subs {
 		_ = sub.Unsubscribe()
 	}
+	s.events.unsubscribe() // event.go
+	if s.status != nil {
+		s.nc.RemoveStatusListener(s.status)
+	}
 	s.cancel()
 	if s.ownConn {
 		s.nc.Close()
@@ -325,25 +416,30 @@ func (s *Server) dispatch(msg *nats.Msg) {
 	meta, err := fabric.ParseMeta(msg.Header)
 	if err != nil {
 		s.log.Warn("request with bad metadata", slog.String("subject", msg.Subject), slog.Any("error", err))
-		s.respondError(msg, errs.ErrSystem, 0)
+		s.respondError(msg, errs.ErrSystem)
 		return
 	}
 	r := s.table.Lookup(meta.Cmd, meta.Sub)
 	if r == nil {
-		s.respondError(msg, errs.ErrRouteNotFound, 0)
+		s.respondError(msg, errs.ErrRouteNotFound)
 		return
 	}
 	if !s.exec.submit(keyOf(&meta), task{msg: msg, meta: meta, route: r}) {
 		s.log.Warn("request rejected: user queue full", slog.Int64("user", meta.UserID), slog.String("route", r.String()))
-		s.respondError(msg, ErrBusy, 0)
+		s.respondError(msg, ErrBusy)
 	}
 }
 
-// run executes one request on its executor's goroutine and answers it.
+// run executes one request, or one Exec function, on its executor's
+// goroutine, and answers the request.
 func (s *Server) run(t task) {
+	if t.fn != nil {
+		s.runFn(t)
+		return
+	}
 	codec, err := wire.CodecFor(t.meta.Codec)
 	if err != nil {
-		s.respondError(t.msg, errs.ErrValidation.WithMsg(err.Error()), 0)
+		s.respondError(t.msg, errs.ErrValidation.WithMsg(err.Error()))
 		return
 	}
 	c := s.ctxs.Get().(*Ctx)
@@ -351,11 +447,11 @@ func (s *Server) run(t task) {
 	out, e := t.route.Serve(c, t.msg.Data)
 	switch {
 	case e != nil:
-		s.respondError(t.msg, e, c.bind)
+		s.respondError(t.msg, e)
 	case t.route.Void:
-		s.respond(t.msg, nil, fabric.Reply{Void: true, Bind: c.bind})
+		s.respond(t.msg, nil, fabric.Reply{Void: true})
 	default:
-		s.respond(t.msg, out, fabric.Reply{Bind: c.bind})
+		s.respond(t.msg, out, fabric.Reply{})
 	}
 	if cap(out) <= maxKeptBuffer && cap(out) > cap(c.buf) {
 		c.buf = out[:0]
@@ -371,14 +467,15 @@ const flushTimeout = 10 * time.Second
 // maxKeptBuffer is the largest response buffer a pooled Ctx keeps.
 const maxKeptBuffer = 64 << 10
 
-func (s *Server) respondError(msg *nats.Msg, e *errs.Error, bind int64) {
-	s.respond(msg, nil, fabric.Reply{Status: e.Code, Error: e.Msg, Bind: bind})
+func (s *Server) respondError(msg *nats.Msg, e *errs.Error) {
+	s.respond(msg, nil, fabric.Reply{Status: e.Code, Error: e.Msg})
 }
 
 func (s *Server) respond(msg *nats.Msg, data []byte, r fabric.Reply) {
 	if msg.Reply == "" {
 		return
 	}
+	r.Instance = s.cfg.InstanceID // who answered, for CallAll (call.go)
 	err := s.nc.PublishMsg(&nats.Msg{Subject: msg.Reply, Data: data, Header: r.Header()})
 	if err != nil {
 		s.log.Warn("reply not sent", slog.String("reply", msg.Reply), slog.Any("error", err))

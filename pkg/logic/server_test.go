@@ -3,39 +3,53 @@ package logic_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/iogo-dev/iogo/pkg/broker"
 	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/fabric"
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/route"
 	"github.com/iogo-dev/iogo/pkg/wire"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// startNATS runs an embedded NATS server on a random port for one test.
-func startNATS(t *testing.T) *server.Server {
+// startNATS runs an embedded broker (NATS with JetStream and the framework
+// buckets) on a random loopback port for one test.
+func startNATS(t *testing.T) *broker.Broker {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	return startBrokerCfg(t, broker.Config{Host: "127.0.0.1", Port: -1})
+}
+
+func startBrokerCfg(t *testing.T, cfg broker.Config) *broker.Broker {
+	t.Helper()
+	b, err := broker.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns.Start()
-	if !ns.ReadyForConnections(5 * time.Second) {
-		t.Fatal("nats not ready")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
 	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	return ns
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := b.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	return b
 }
 
-func connect(t *testing.T, ns *server.Server) *nats.Conn {
+func connect(t *testing.T, ns *broker.Broker) *nats.Conn {
 	t.Helper()
 	nc, err := nats.Connect(ns.ClientURL())
 	if err != nil {
@@ -45,9 +59,12 @@ func connect(t *testing.T, ns *server.Server) *nats.Conn {
 	return nc
 }
 
-func startLogic(t *testing.T, ns *server.Server, r *route.Router, mut ...func(*logic.Config)) *logic.Server {
+func startLogic(t *testing.T, ns *broker.Broker, r *route.Router, mut ...func(*logic.Config)) *logic.Server {
 	t.Helper()
-	cfg := logic.Config{Service: "test", Router: r, Brokers: []string{ns.ClientURL()}}
+	cfg := logic.Config{Service: "test", Router: r}
+	if ns != nil {
+		cfg.Brokers = []string{ns.ClientURL()}
+	}
 	for _, m := range mut {
 		m(&cfg)
 	}
@@ -74,7 +91,7 @@ type gate struct {
 	replies chan *nats.Msg
 }
 
-func newGate(t *testing.T, ns *server.Server) *gate {
+func newGate(t *testing.T, ns *broker.Broker) *gate {
 	g := &gate{t: t, nc: connect(t, ns), replies: make(chan *nats.Msg, 4096)}
 	sub, err := g.nc.ChanSubscribe(fabric.GateInbox("g1"), g.replies)
 	if err != nil {
@@ -197,13 +214,16 @@ func TestReplies(t *testing.T) {
 	r := route.NewRouter()
 	g := r.Group(3)
 	route.Handle(g, 0, func(c *logic.Ctx, name string) (string, error) {
-		c.Bind(100)
+		if err := c.Bind(100); err != nil {
+			return "", err
+		}
 		return "hi " + name + " " + strconv.FormatInt(c.UserID(), 10), nil
 	})
 	route.HandleVoid(g, 1, func(c *logic.Ctx, _ string) error { return nil })
 	route.Handle(g, 2, func(c *logic.Ctx, _ string) (string, error) { return "", errs.New(5, "nope") })
 	startLogic(t, ns, r)
 	gw := newGate(t, ns)
+	controls := fakeControl(t, ns, fabric.GateControl("g1"), okReply)
 	str, _ := wire.ValueOf[string]()
 	in, _ := str.Append(nil, wire.Protobuf{}, "bob")
 
@@ -213,7 +233,7 @@ func TestReplies(t *testing.T) {
 		want  fabric.Reply
 		wantS string
 	}{
-		{"bind", 0, fabric.Reply{Bind: 100}, "hi bob 100"},
+		{"bind", 0, fabric.Reply{}, "hi bob 100"},
 		{"void", 1, fabric.Reply{Void: true}, ""},
 		{"error", 2, fabric.Reply{Status: 5, Error: "nope"}, ""},
 		{"no such route", 9, fabric.Reply{Status: errs.CodeRouteNotFound}, ""},
@@ -222,6 +242,7 @@ func TestReplies(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			gw.send(uint64(i+1), fabric.Meta{Cmd: 3, Sub: tt.sub, Session: 5}, in)
 			_, got, data := gw.next()
+			got.Instance = "" // checked by the call tests
 			if got != tt.want {
 				t.Fatalf("reply %+v, want %+v", got, tt.want)
 			}
@@ -231,6 +252,19 @@ func TestReplies(t *testing.T) {
 				}
 			}
 		})
+	}
+	// The bind went to the gate, synchronously, before the reply.
+	select {
+	case ctl := <-controls:
+		want := fabric.Control{Op: fabric.OpBind, Session: 5, User: 100}
+		if !reflect.DeepEqual(ctl, want) {
+			t.Fatalf("control %+v, want %+v", ctl, want)
+		}
+	default:
+		t.Fatal("Bind sent no control request")
+	}
+	if len(controls) != 0 {
+		t.Fatalf("%d more control requests", len(controls))
 	}
 }
 

@@ -12,6 +12,13 @@ type RouteSource interface {
 	Routes() ([]Route, error)
 }
 
+// A PushSource declares the pushes a service sends. A RouteSource that is
+// also a PushSource (as *route.Router is) has its pushes published in the
+// registry with their message types.
+type PushSource interface {
+	Pushes() []PushRoute
+}
+
 // maxCmd bounds the cmd and sub of a route: both are 16-bit halves of the
 // merged route.
 const maxCmd = 1<<15 - 1

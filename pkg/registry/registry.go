@@ -89,6 +89,8 @@ type Instance struct {
 	Started time.Time `json:"started"`
 	// Routes lists the merged routes (cmd<<16 | sub) the instance serves.
 	Routes []int32 `json:"routes"`
+	// Pushes lists the push routes the instance declares.
+	Pushes []Push `json:"pushes,omitempty"`
 	// Descriptors is a serialized google.protobuf.FileDescriptorSet with
 	// the message types of the instance's routes and pushes, so that a gate
 	// can transcode them for JSON clients without linking them in.

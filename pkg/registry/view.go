@@ -88,6 +88,18 @@ func (v *View) Served() []*Served {
 	return out
 }
 
+// Instances returns the live instances the view knows, in no order. The
+// entries share their slices with the view: treat them as read-only.
+func (v *View) Instances() []Instance {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	out := make([]Instance, 0, len(v.instances))
+	for _, in := range v.instances {
+		out = append(out, in)
+	}
+	return out
+}
+
 // OnChange registers fn to run (on the view's goroutine) after every change.
 func (v *View) OnChange(fn func()) {
 	v.mu.Lock()

@@ -16,6 +16,11 @@
 // type — are collected and reported by Routes, so a logic server refuses to
 // start with them, as http.ServeMux refuses conflicting patterns.
 //
+// Routes need a logged-in session unless registered with Public (login
+// itself); Internal routes serve other servers only. DeclarePush records
+// the routes on which the service pushes to clients, with their payload
+// type, for the registry and generated client SDKs.
+//
 // A Router is built by one goroutine before the server starts; it is not
 // safe for concurrent registration.
 package route
@@ -29,6 +34,7 @@ import (
 
 	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/logic"
+	"github.com/iogo-dev/iogo/pkg/registry"
 	"github.com/iogo-dev/iogo/pkg/wire"
 )
 
@@ -36,6 +42,8 @@ import (
 type Router struct {
 	mw     []logic.Middleware
 	routes []*entry
+	pushes []logic.PushRoute
+	events []logic.Subscription // Subscribe (event.go)
 	errs   []error
 }
 
@@ -54,8 +62,17 @@ type entry struct {
 // An Option adjusts one route at registration.
 type Option func(*logic.Route)
 
-// Doc documents a route; generated client SDKs and API docs show it.
+// Doc documents a route or a push; generated client SDKs and API docs show
+// it.
 func Doc(text string) Option { return func(r *logic.Route) { r.Doc = text } }
+
+// Public opens a route to sessions that have not logged in (login itself,
+// server lists). Routes need a logged-in session by default.
+func Public() Option { return func(r *logic.Route) { r.Access = registry.AccessPublic } }
+
+// Internal makes a route reachable from other servers only (Call, Send,
+// CallAll): external servers answer clients as if it did not exist.
+func Internal() Option { return func(r *logic.Route) { r.Access = registry.AccessInternal } }
 
 // NewRouter returns an empty router.
 func NewRouter() *Router { return &Router{} }

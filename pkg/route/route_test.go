@@ -3,12 +3,14 @@ package route_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/fabric"
 	"github.com/iogo-dev/iogo/pkg/logic"
+	"github.com/iogo-dev/iogo/pkg/registry"
 	"github.com/iogo-dev/iogo/pkg/route"
 	"github.com/iogo-dev/iogo/pkg/wire"
 	demopb "github.com/iogo-dev/iogo/proto/demo"
@@ -209,6 +211,15 @@ func TestRegistrationErrors(t *testing.T) {
 		{"sub out of range", func(r *route.Router) {
 			route.Handle(r.Group(1), 70000, func(*logic.Ctx, string) (string, error) { return "", nil })
 		}, "subCmd 70000"},
+		{"duplicate push", func(r *route.Router) {
+			route.Handle(r.Group(2), 1, func(*logic.Ctx, string) (string, error) { return "", nil })
+			route.DeclarePush[string](r.Group(2), 9)
+			route.DeclarePush[int32](r.Group(2), 9)
+		}, "duplicate push 2-9"},
+		{"unsupported push type", func(r *route.Router) {
+			route.Handle(r.Group(2), 1, func(*logic.Ctx, string) (string, error) { return "", nil })
+			route.DeclarePush[float32](r.Group(2), 9)
+		}, "push 2-9: wire: unsupported payload type float32"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -223,6 +234,46 @@ func TestRegistrationErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestAccess(t *testing.T) {
+	r := route.NewRouter()
+	g := r.Group(3)
+	h := func(*logic.Ctx, string) (string, error) { return "", nil }
+	route.Handle(g, 0, h)
+	route.Handle(g, 1, h, route.Public())
+	route.Handle(g, 2, h, route.Internal(), route.Doc("x"))
+	route.HandleVoid(g, 3, func(*logic.Ctx, string) error { return nil }, route.Public())
+	tbl := table(t, r)
+	for sub, want := range []registry.Access{registry.AccessLogin, registry.AccessPublic, registry.AccessInternal, registry.AccessPublic} {
+		if got := tbl.Lookup(3, int32(sub)).Access; got != want {
+			t.Errorf("3-%d access %v, want %v", sub, got, want)
+		}
+	}
+}
+
+func TestDeclarePush(t *testing.T) {
+	r := route.NewRouter()
+	g := r.Group(4)
+	route.Handle(g, 0, func(*logic.Ctx, string) (string, error) { return "", nil })
+	p := route.DeclarePush[*demopb.EchoMsg](g, 0, route.Doc("same route as the request"))
+	route.DeclarePush[[]int64](g, 1)
+	route.DeclarePush[[]*demopb.EchoMsg](g, 2)
+	if _, err := r.Routes(); err != nil {
+		t.Fatal(err)
+	}
+	want := []logic.PushRoute{
+		{Cmd: 4, Sub: 0, Type: "iogo.demo.EchoMsg", Doc: "same route as the request"},
+		{Cmd: 4, Sub: 1, Type: "iohao.LongValueList"},
+		{Cmd: 4, Sub: 2, Type: "iohao.ByteValueList<iogo.demo.EchoMsg>"},
+	}
+	if got := r.Pushes(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("pushes %+v, want %+v", got, want)
+	}
+	if p != want[0] {
+		t.Fatalf("DeclarePush returned %+v", p)
+	}
+	var _ logic.PushSource = r
 }
 
 func TestMiddlewareOrder(t *testing.T) {

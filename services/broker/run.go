@@ -15,7 +15,6 @@ import (
 // shutdownTimeout bounds the graceful shutdown after a signal.
 const shutdownTimeout = 30 * time.Second
 
-
 // run configures and starts a broker, prints the ready line to stdout, waits
 // for ctx to end and shuts the broker down. Logs go to stderr. It returns nil
 // when ctx ends, also during start-up.

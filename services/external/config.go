@@ -37,10 +37,19 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool), errOut io.W
 	fs.StringVar(&brokers, "brokers", "nats://127.0.0.1:4222", "comma-separated NATS broker URLs")
 	fs.StringVar(&s.cfg.WSAddr, "ws", ":10100", `WebSocket listen address; "" disables WebSocket`)
 	fs.StringVar(&s.cfg.TCPAddr, "tcp", "", `TCP listen address; "" disables TCP`)
+	fs.StringVar(&s.cfg.KCPAddr, "kcp", "", `KCP (UDP) listen address; "" disables KCP`)
+	fs.StringVar(&s.cfg.KCPMode, "kcp-mode", external.KCPFast, "KCP mode: fast or normal")
 	fs.StringVar(&s.cfg.ID, "id", "", "gate instance ID, a NATS subject token (default random)")
 	fs.StringVar(&s.cfg.Codec, "codec", wire.NameProtobuf, "default codec: protobuf or json")
 	fs.IntVar(&s.cfg.MaxFrame, "max-frame", wire.DefaultMaxFrame, "largest client envelope in bytes")
 	fs.DurationVar(&s.cfg.RequestTimeout, "timeout", external.DefaultRequestTimeout, "request timeout")
+	fs.DurationVar(&s.cfg.IdleTimeout, "idle", external.DefaultIdleTimeout,
+		"close a connection silent this long, after sending it -1003; negative disables")
+	fs.Float64Var(&s.cfg.RateLimit, "rate", external.DefaultRateLimit,
+		"requests per second per connection; more are answered -1000 \"rate limited\"; negative disables")
+	fs.IntVar(&s.cfg.RateBurst, "rate-burst", 0, "requests a connection may send at once above -rate (default: 2 × -rate, rounded up)")
+	fs.Float64Var(&s.cfg.RateCeiling, "rate-ceiling", 0,
+		"requests per second per connection above which it is closed (default: 10 × -rate); negative disables")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(errOut, "Usage: external [flags]\n\nThe iogo external server (gate). Every flag "+
@@ -86,10 +95,11 @@ func envName(flagName string) string {
 }
 
 // readyLine is the one line printed to stdout once the server serves:
-// "iogo external ready ws=ws://ADDR/PATH tcp=tcp://ADDR", each key present
-// only when its transport is on. An unspecified listen host (":10100")
-// is shown as 127.0.0.1, so the URLs can be dialed as printed.
-func readyLine(ws, tcp net.Addr, wsPath string) string {
+// "iogo external ready ws=ws://ADDR/PATH tcp=tcp://ADDR kcp=kcp://ADDR",
+// each key present only when its transport is on. An unspecified listen
+// host (":10100") is shown as 127.0.0.1, so the URLs can be dialed as
+// printed.
+func readyLine(ws, tcp, kcp net.Addr, wsPath string) string {
 	var b strings.Builder
 	b.WriteString("iogo external ready")
 	if ws != nil {
@@ -98,12 +108,25 @@ func readyLine(ws, tcp net.Addr, wsPath string) string {
 	if tcp != nil {
 		fmt.Fprintf(&b, " tcp=tcp://%s", dialable(tcp))
 	}
+	if kcp != nil {
+		fmt.Fprintf(&b, " kcp=kcp://%s", dialable(kcp))
+	}
 	return b.String()
 }
 
 func dialable(a net.Addr) string {
-	if t, ok := a.(*net.TCPAddr); ok && (t.IP == nil || t.IP.IsUnspecified()) {
-		return net.JoinHostPort("127.0.0.1", fmt.Sprint(t.Port))
+	var ip net.IP
+	var port int
+	switch t := a.(type) {
+	case *net.TCPAddr:
+		ip, port = t.IP, t.Port
+	case *net.UDPAddr:
+		ip, port = t.IP, t.Port
+	default:
+		return a.String()
+	}
+	if ip == nil || ip.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", fmt.Sprint(port))
 	}
 	return a.String()
 }

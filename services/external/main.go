@@ -1,10 +1,10 @@
 // Command external runs an iogo external server (gate): it accepts game
-// clients over WebSocket and TCP and connects them to the logic servers
-// through the NATS brokers.
+// clients over WebSocket, TCP and KCP and connects them to the logic
+// servers through the NATS brokers.
 //
 // Once serving it prints one line to stdout,
 //
-//	iogo external ready ws=ws://127.0.0.1:10100/websocket tcp=tcp://127.0.0.1:10200
+//	iogo external ready ws=ws://127.0.0.1:10100/websocket tcp=tcp://127.0.0.1:10200 kcp=kcp://127.0.0.1:10300
 //
 // and logs go to stderr. SIGINT or SIGTERM shuts it down gracefully.
 package main
@@ -66,7 +66,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	if wsPath == "" {
 		wsPath = external.DefaultWSPath
 	}
-	fmt.Fprintln(stdout, readyLine(srv.WSAddr(), srv.TCPAddr(), wsPath))
+	fmt.Fprintln(stdout, readyLine(srv.WSAddr(), srv.TCPAddr(), srv.KCPAddr(), wsPath))
 
 	<-ctx.Done()
 	sctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)

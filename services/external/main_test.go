@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iogo-dev/iogo/pkg/broker"
 	"github.com/iogo-dev/iogo/pkg/client"
 	"github.com/iogo-dev/iogo/pkg/external"
 	"github.com/iogo-dev/iogo/pkg/wire"
-	"github.com/nats-io/nats-server/v2/server"
 	"go.uber.org/goleak"
 )
 
@@ -22,6 +22,8 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+		goleak.IgnoreAnyFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).sched"),
+		goleak.IgnoreAnyFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).prepend"),
 	)
 }
 
@@ -45,10 +47,31 @@ func TestParseArgs(t *testing.T) {
 			c := s.cfg
 			if !slices.Equal(c.Brokers, []string{"nats://127.0.0.1:4222"}) || c.WSAddr != ":10100" || c.TCPAddr != "" ||
 				c.ID != "" || c.Codec != "protobuf" || c.MaxFrame != wire.DefaultMaxFrame ||
-				c.RequestTimeout != external.DefaultRequestTimeout || s.logLevel != slog.LevelInfo {
+				c.RequestTimeout != external.DefaultRequestTimeout || s.logLevel != slog.LevelInfo ||
+				c.KCPAddr != "" || c.KCPMode != external.KCPFast || c.IdleTimeout != external.DefaultIdleTimeout ||
+				c.RateLimit != external.DefaultRateLimit || c.RateBurst != 0 || c.RateCeiling != 0 {
 				t.Fatalf("%+v", s)
 			}
 		}},
+		{name: "robustness flags", args: []string{"-kcp", ":10300", "-kcp-mode", "normal", "-idle", "30s",
+			"-rate", "-1", "-rate-burst", "7", "-rate-ceiling", "500"},
+			check: func(t *testing.T, s settings) {
+				c := s.cfg
+				if c.KCPAddr != ":10300" || c.KCPMode != external.KCPNormal || c.IdleTimeout != 30*time.Second ||
+					c.RateLimit != -1 || c.RateBurst != 7 || c.RateCeiling != 500 {
+					t.Fatalf("%+v", s)
+				}
+			}},
+		{name: "kcp env", env: []string{"IOGO_EXTERNAL_KCP", ":1", "IOGO_EXTERNAL_WS", "", "IOGO_EXTERNAL_IDLE", "-1s",
+			"IOGO_EXTERNAL_RATE", "2.5"},
+			check: func(t *testing.T, s settings) {
+				c := s.cfg
+				if c.KCPAddr != ":1" || c.WSAddr != "" || c.IdleTimeout != -time.Second || c.RateLimit != 2.5 {
+					t.Fatalf("%+v", s)
+				}
+			}},
+		{name: "bad kcp mode", args: []string{"-kcp-mode", "turbo"}, fails: true},
+		{name: "ceiling below rate", args: []string{"-rate", "50", "-rate-ceiling", "10"}, fails: true},
 		{name: "flags", args: []string{"-brokers", "nats://a:1, nats://b:2", "-ws", "", "-tcp", ":10200",
 			"-id", "gate-7", "-codec", "json", "-max-frame", "4096", "-timeout", "2s", "-log-level", "debug"},
 			check: func(t *testing.T, s settings) {
@@ -110,18 +133,22 @@ func TestParseArgs(t *testing.T) {
 func TestReadyLine(t *testing.T) {
 	ws := &net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 10100}
 	any := &net.TCPAddr{IP: net.IPv6unspecified, Port: 10200}
+	udp := &net.UDPAddr{IP: net.IPv4zero, Port: 10300}
 	tests := []struct {
-		name    string
-		ws, tcp net.Addr
-		want    string
+		name         string
+		ws, tcp, kcp net.Addr
+		want         string
 	}{
-		{"both", ws, any, "iogo external ready ws=ws://10.0.0.1:10100/websocket tcp=tcp://127.0.0.1:10200"},
-		{"ws only", ws, nil, "iogo external ready ws=ws://10.0.0.1:10100/websocket"},
-		{"tcp only", nil, any, "iogo external ready tcp=tcp://127.0.0.1:10200"},
+		{"ws and tcp", ws, any, nil, "iogo external ready ws=ws://10.0.0.1:10100/websocket tcp=tcp://127.0.0.1:10200"},
+		{"ws only", ws, nil, nil, "iogo external ready ws=ws://10.0.0.1:10100/websocket"},
+		{"tcp only", nil, any, nil, "iogo external ready tcp=tcp://127.0.0.1:10200"},
+		{"all three", ws, any, udp,
+			"iogo external ready ws=ws://10.0.0.1:10100/websocket tcp=tcp://127.0.0.1:10200 kcp=kcp://127.0.0.1:10300"},
+		{"kcp only", nil, nil, &net.UDPAddr{IP: net.IPv4(10, 0, 0, 2), Port: 5}, "iogo external ready kcp=kcp://10.0.0.2:5"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := readyLine(tt.ws, tt.tcp, "/websocket"); got != tt.want {
+			if got := readyLine(tt.ws, tt.tcp, tt.kcp, "/websocket"); got != tt.want {
 				t.Fatalf("got %q\nwant %q", got, tt.want)
 			}
 		})
@@ -131,22 +158,24 @@ func TestReadyLine(t *testing.T) {
 // TestRun runs the command against an embedded broker, parses the ready
 // line as end-to-end tests do, and talks to both transports.
 func TestRun(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	// A broker with JetStream: the gate reads the route registry at start.
+	b, err := broker.New(broker.Config{Host: "127.0.0.1", Port: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns.Start()
-	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
-	if !ns.ReadyForConnections(5 * time.Second) {
-		t.Fatal("broker not ready")
+	bctx, bcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer bcancel()
+	if err := b.Start(bctx); err != nil {
+		t.Fatal(err)
 	}
+	defer func() { _ = b.Shutdown(context.Background()) }()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out, outW := io.Pipe()
 	code := make(chan int, 1)
 	go func() {
-		code <- run(ctx, []string{"-brokers", ns.ClientURL(), "-ws", "127.0.0.1:0", "-tcp", "127.0.0.1:0"},
+		code <- run(ctx, []string{"-brokers", b.ClientURL(), "-ws", "127.0.0.1:0", "-tcp", "127.0.0.1:0", "-kcp", "127.0.0.1:0"},
 			envOf(), outW, io.Discard)
 		_ = outW.Close()
 	}()
@@ -162,7 +191,7 @@ func TestRun(t *testing.T) {
 		k, v, _ := strings.Cut(kv, "=")
 		urls[k] = v
 	}
-	for _, key := range []string{"ws", "tcp"} {
+	for _, key := range []string{"ws", "tcp", "kcp"} {
 		c, err := client.Dial(ctx, urls[key])
 		if err != nil {
 			t.Fatalf("%s: %v", key, err)

@@ -37,5 +37,8 @@ func main() {
 func routes() *route.Router {
 	r := route.NewRouter()
 	registerBasics(r) // cmd 20
+	registerGate(r)   // cmd 21
+	registerModels(r) // cmd 22
+	registerCalls(r)  // cmd 23
 	return r
 }

@@ -1,7 +1,11 @@
 package demo
 
 import (
+	"errors"
 	"testing"
+
+	"github.com/iogo-dev/iogo/pkg/fabric"
+	"github.com/iogo-dev/iogo/pkg/logic"
 
 	"github.com/iogo-dev/iogo/pkg/errs"
 	demopb "github.com/iogo-dev/iogo/proto/demo"
@@ -35,5 +39,19 @@ func TestHandlers(t *testing.T) {
 	}
 	if _, err := Router().Routes(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestChat(t *testing.T) {
+	c := logic.NewCtx(nil, fabric.Meta{}, nil)
+	if err := chat(c, &demopb.EchoMsg{}); errs.Code(err) != errs.CodeValidation {
+		t.Fatalf("empty line: %v", err)
+	}
+	// Outside a server there is nobody to push to.
+	if err := chat(c, &demopb.EchoMsg{Text: "hi"}); !errors.Is(err, logic.ErrNoServer) {
+		t.Fatalf("chat outside a server: %v", err)
+	}
+	if p := Router().Pushes(); len(p) != 1 || p[0].Cmd != Cmd || p[0].Sub != SubChatPush || p[0].Type != "iogo.demo.EchoMsg" {
+		t.Fatalf("pushes %+v", p)
 	}
 }

@@ -42,7 +42,8 @@ const maxDeviceID = 128
 func Router() *route.Router {
 	r := route.NewRouter()
 	g := r.Group(Cmd)
-	route.Handle(g, SubGuest, guestLogin, route.Doc("Logs a device in as a guest and binds the connection to its user."))
+	route.Handle(g, SubGuest, guestLogin, route.Public(),
+		route.Doc("Logs a device in as a guest and binds the connection to its user; a previous session of the user is kicked (-1007)."))
 	route.Handle(g, SubWhoAmI, whoAmI, route.Doc("Returns the logged-in user of this connection."))
 	return r
 }
@@ -52,7 +53,9 @@ func guestLogin(c *logic.Ctx, req *loginpb.GuestLogin) (*loginpb.User, error) {
 		return nil, ErrDeviceID
 	}
 	id := GuestID(req.DeviceId)
-	c.Bind(id)
+	if err := c.Bind(id); err != nil {
+		return nil, err
+	}
 	name := strings.TrimSpace(req.Nickname)
 	if name == "" {
 		name = "guest"

@@ -1,0 +1,158 @@
+package external
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync/atomic"
+
+	"github.com/xtaci/kcp-go/v5"
+)
+
+// KCP (reliable UDP, xtaci/kcp-go) carries the same length-prefixed frames
+// as TCP, and its sessions run the TCP session code over a
+// *kcp.UDPSession, which is a net.Conn. There is no FEC and no encryption.
+//
+// KCP has no connection set-up or tear-down: a session starts with the
+// first packet from a new address and conversation ID, and a peer that
+// goes away is noticed only by the idle timeout. When the gate closes a
+// session it sends what is queued once more and forgets the session; the
+// client is not told unless an envelope said so (the idle timeout's -1003).
+
+// KCP tuning shared by every session.
+const (
+	// kcpWindow is the send and receive window, in segments of up to
+	// 1376 bytes: about 170 KiB in flight each way per session.
+	kcpWindow = 128
+	// kcpSocketBuffer is the socket buffer asked for the listener's UDP
+	// socket, which every KCP session shares (the kernel may cap it).
+	kcpSocketBuffer = 4 << 20
+)
+
+// kcpState is the KCP listener of a server.
+type kcpState struct {
+	conn net.PacketConn // the UDP socket; closed after the listener
+	ln   *kcp.Listener
+	addr atomic.Pointer[net.Addr]
+	done chan struct{} // closed when the accept loop has returned
+}
+
+// KCPAddr returns the KCP (UDP) listener's address, nil if KCP is off or
+// the server has not started.
+func (s *Server) KCPAddr() net.Addr {
+	if a := s.kcp.addr.Load(); a != nil {
+		return *a
+	}
+	return nil
+}
+
+// tuneKCP applies a mode (KCPFast or KCPNormal) and the gate's window and
+// stream settings to a KCP session. pkg/client tunes its side the same way.
+func tuneKCP(sess *kcp.UDPSession, mode string) {
+	sess.SetStreamMode(true) // frames are a byte stream, as on TCP
+	sess.SetWriteDelay(false)
+	sess.SetWindowSize(kcpWindow, kcpWindow)
+	if mode == KCPNormal {
+		sess.SetNoDelay(0, 40, 0, 0)
+	} else {
+		sess.SetNoDelay(1, 10, 2, 1)
+	}
+}
+
+// listenKCP binds the KCP listener; start calls it with the other
+// listeners. The accept loop starts with startKCP.
+func (s *Server) listenKCP(ctx context.Context) error {
+	if s.cfg.KCPAddr == "" {
+		return nil
+	}
+	var lc net.ListenConfig
+	conn, err := lc.ListenPacket(ctx, "udp", s.cfg.KCPAddr)
+	if err != nil {
+		return fmt.Errorf("external: kcp: %w", err)
+	}
+	if u, ok := conn.(*net.UDPConn); ok {
+		_ = u.SetReadBuffer(kcpSocketBuffer)
+		_ = u.SetWriteBuffer(kcpSocketBuffer)
+	}
+	ln, err := kcp.ServeConn(nil, 0, 0, conn)
+	if err != nil {
+		_ = conn.Close()
+		return fmt.Errorf("external: kcp: %w", err)
+	}
+	s.kcp.conn, s.kcp.ln = conn, ln
+	a := conn.LocalAddr()
+	s.kcp.addr.Store(&a)
+	return nil
+}
+
+// startKCP starts the accept loop of a bound KCP listener. The loop is not
+// counted in s.wg: the listener's socket carries the sessions' traffic, so
+// it must stay open until the sessions have drained (closeKCP).
+func (s *Server) startKCP() {
+	if s.kcp.ln == nil {
+		return
+	}
+	s.kcp.done = make(chan struct{})
+	go s.acceptKCP(s.kcp.ln)
+}
+
+// closeKCP closes the KCP socket and listener and waits for the accept
+// loop. teardown calls it once every session has ended: sessions send
+// through the listener's socket until then.
+func (s *Server) closeKCP() {
+	if s.kcp.ln == nil {
+		return
+	}
+	// Closing the socket first makes the accept loop's last error come
+	// after the listener's last new session (see acceptKCP).
+	_ = s.kcp.conn.Close()
+	_ = s.kcp.ln.Close()
+	if s.kcp.done != nil {
+		<-s.kcp.done
+	}
+}
+
+// acceptKCP serves KCP sessions until the listener's socket is closed.
+func (s *Server) acceptKCP(ln *kcp.Listener) {
+	defer close(s.kcp.done)
+	for {
+		conn, err := ln.AcceptKCP()
+		if err != nil {
+			if !errors.Is(err, io.ErrClosedPipe) && !errors.Is(err, net.ErrClosed) {
+				s.log.Error("kcp listener stopped", "err", err)
+			}
+			drainKCP(ln)
+			return
+		}
+		tuneKCP(conn, s.cfg.KCPMode)
+		l := s.newStreamLink(conn)
+		sess := s.addSession(s.codec, l, "kcp", conn.RemoteAddr().String())
+		if sess == nil {
+			_ = conn.Close()
+			continue
+		}
+		go func() {
+			defer s.wg.Done()
+			sess.serve()
+		}()
+	}
+}
+
+// drainKCP closes the sessions left in a dead listener's accept queue,
+// each of which holds a goroutine until closed. The listener reports the
+// socket's failure only after queuing its last session, and from then on
+// AcceptKCP never blocks: it returns, at random, a queued session or the
+// error. So the queue is empty once the error comes many times in a row.
+func drainKCP(ln *kcp.Listener) {
+	for misses := 0; misses < 64; {
+		conn, err := ln.AcceptKCP()
+		if err != nil {
+			misses++
+			continue
+		}
+		misses = 0
+		_ = conn.Close()
+	}
+}

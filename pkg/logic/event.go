@@ -1,0 +1,427 @@
+package logic
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"slices"
+	"time"
+
+	"github.com/iogo-dev/iogo/pkg/errs"
+	"github.com/iogo-dev/iogo/pkg/fabric"
+	"github.com/iogo-dev/iogo/pkg/wire"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+)
+
+// Delivery says which instances of a subscribing service receive an event.
+type Delivery uint8
+
+const (
+	// EveryInstance delivers each event to every running instance of the
+	// service (a broadcast: caches, local state). At most once: an instance
+	// that is down misses the event. The default.
+	EveryInstance Delivery = iota
+	// OnePerService delivers each event to one running instance of the
+	// service (a queue group named after the service). At most once: with
+	// no instance running, the event is lost.
+	OnePerService
+	// Durable delivers each event to one instance of the service at least
+	// once. The events of the topic are kept in a JetStream stream
+	// (fabric.EventStream) and read through a durable consumer named after
+	// the service: events published while no instance runs are delivered
+	// when one starts, an event is acknowledged only once its handler
+	// returns nil, and one whose handler fails, panics or never finishes
+	// (a crash) is delivered again, with a growing delay.
+	Durable
+)
+
+var deliveryNames = [...]string{EveryInstance: "every-instance", OnePerService: "one-per-service", Durable: "durable"}
+
+// String returns "every-instance", "one-per-service" or "durable".
+func (d Delivery) String() string {
+	if int(d) < len(deliveryNames) {
+		return deliveryNames[d]
+	}
+	return fmt.Sprintf("delivery(%d)", uint8(d))
+}
+
+// Defaults of the event bus.
+const (
+	// DefaultEventRetention is how long the stream of a durable topic
+	// keeps an event that no subscriber has consumed.
+	DefaultEventRetention = 7 * 24 * time.Hour
+	// DefaultEventAckWait is how long a durable event may stay
+	// unacknowledged before it is delivered again.
+	DefaultEventAckWait = 30 * time.Second
+)
+
+// eventPullBatch bounds the durable events an instance holds before
+// handling them; it is kept small because the ack wait of each runs from
+// its delivery, and they are handled one at a time.
+const eventPullBatch = 32
+
+// Redelivery delays of a failed durable event: the first retry after
+// minRedelivery, doubling up to maxRedelivery.
+const (
+	minRedelivery = 100 * time.Millisecond
+	maxRedelivery = 30 * time.Second
+)
+
+// ErrBadEvent is returned by an EventHandler whose payload does not decode
+// into the subscription's type. Such an event is dropped (a durable one is
+// terminated), not retried.
+var ErrBadEvent = errors.New("logic: malformed event payload")
+
+// EventHandler is the erased form of an event handler: it decodes the
+// payload and runs the business code.
+type EventHandler func(c *Ctx, data []byte) error
+
+// Subscription is one topic a service subscribes to.
+type Subscription struct {
+	// Topic is the event-bus topic (see fabric.ValidTopic).
+	Topic string
+	// Delivery says which instances receive each event.
+	Delivery Delivery
+	// Type is the protobuf full name of the payload; events whose
+	// fabric.HeaderType names another type are dropped. "bytes" accepts
+	// any payload.
+	Type string
+	// Handler handles one event.
+	Handler EventHandler
+	// Doc is the subscription's documentation.
+	Doc string
+	// Func, File and Line locate the business handler's source.
+	Func string
+	File string
+	Line int
+}
+
+// Source returns "file:line" of the business handler.
+func (sb *Subscription) Source() string { return fmt.Sprintf("%s:%d", sb.File, sb.Line) }
+
+// An EventSource supplies the event subscriptions of a service; a
+// RouteSource that is also an EventSource (as *route.Router is) has its
+// subscriptions served by the logic server.
+type EventSource interface {
+	Events() []Subscription
+}
+
+// serve runs the handler for one event. A panic is recovered, logged with
+// its stack and returned as errs.ErrSystem.
+func (sb *Subscription) serve(c *Ctx, data []byte) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.logger().LogAttrs(c.Context(), slog.LevelError, "event handler panic",
+				slog.String("topic", sb.Topic), slog.String("handler", sb.Func),
+				slog.String("source", sb.Source()), slog.Any("panic", p),
+				slog.String("stack", string(debug.Stack())))
+			err = errs.ErrSystem
+		}
+	}()
+	return sb.Handler(c, data)
+}
+
+// Publish sends msg to the subscribers of topic, on behalf of no user. It
+// does not wait: an event that nobody subscribes to is lost, and one that
+// a durable subscriber's stream exists for is stored there. Send bare
+// values with Wrap.
+func (cl *Client) Publish(ctx context.Context, topic string, msg proto.Message) error {
+	return cl.publish(ctx, topic, msg, 0, false)
+}
+
+// PublishDurable sends msg to the subscribers of topic and returns once
+// JetStream has stored it in the topic's stream, which it creates if no
+// durable subscriber has yet: a Durable subscriber that starts later still
+// receives it. Subscribers that are not durable receive it too.
+func (cl *Client) PublishDurable(ctx context.Context, topic string, msg proto.Message) error {
+	return cl.publish(ctx, topic, msg, 0, true)
+}
+
+// Publish sends msg to the subscribers of topic on behalf of the request's
+// user (Client.Publish); subscribers see the user as Ctx.UserID.
+func (c *Ctx) Publish(topic string, msg proto.Message) error {
+	cl, err := c.cl()
+	if err != nil {
+		return err
+	}
+	return cl.publish(c.ctx, topic, msg, c.meta.UserID, false)
+}
+
+// PublishDurable is Client.PublishDurable on behalf of the request's user.
+func (c *Ctx) PublishDurable(topic string, msg proto.Message) error {
+	cl, err := c.cl()
+	if err != nil {
+		return err
+	}
+	return cl.publish(c.ctx, topic, msg, c.meta.UserID, true)
+}
+
+func (cl *Client) publish(ctx context.Context, topic string, msg proto.Message, user int64, durable bool) error {
+	if err := fabric.ValidTopic(topic); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	meta := fabric.EventMeta{UserID: user}
+	var data []byte
+	var err error
+	if meta.Type, data, err = marshalTyped(msg); err != nil {
+		return fmt.Errorf("logic: publish %s: %w", topic, err)
+	}
+	m := &nats.Msg{Subject: fabric.Event(topic), Header: meta.Header(), Data: data}
+	if !durable {
+		if err := cl.nc.PublishMsg(m); err != nil {
+			return fmt.Errorf("logic: publish %s: %w", topic, err)
+		}
+		return nil
+	}
+	ctx, cancel := cl.withTimeout(ctx)
+	defer cancel()
+	// Try first without JetStream's retries: no stream yet is the common
+	// reason for no answer, and creating it is quicker than waiting.
+	_, err = cl.js.PublishMsg(ctx, m, jetstream.WithRetryAttempts(0))
+	if errors.Is(err, jetstream.ErrNoStreamResponse) {
+		if _, err = cl.eventStream(ctx, topic); err == nil {
+			_, err = cl.js.PublishMsg(ctx, m)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("logic: publish %s durably: %w", topic, err)
+	}
+	return nil
+}
+
+// marshalTyped encodes msg in protobuf and returns its full type name; a
+// nil message has neither, a nil pointer of a type is empty.
+func marshalTyped(msg proto.Message) (typeName string, data []byte, err error) {
+	if msg == nil {
+		return "", nil, nil
+	}
+	pr := msg.ProtoReflect()
+	if pr.IsValid() {
+		data, err = proto.Marshal(msg)
+	}
+	return string(pr.Descriptor().FullName()), data, err
+}
+
+// eventStream creates the stream of a durable topic unless it exists, and
+// returns its name. An existing stream is kept as it is (an operator may
+// have tuned its limits), provided it captures the topic.
+func (cl *Client) eventStream(ctx context.Context, topic string) (string, error) {
+	name, subject := fabric.EventStream(topic), fabric.Event(topic)
+	_, err := cl.js.CreateStream(ctx, jetstream.StreamConfig{
+		Name:        name,
+		Description: "iogo: durable events of topic " + topic,
+		Subjects:    []string{subject},
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      DefaultEventRetention,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cl.replicas(ctx),
+	})
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		var st jetstream.Stream
+		if st, err = cl.js.Stream(ctx, name); err == nil && !slices.Contains(st.CachedInfo().Config.Subjects, subject) {
+			err = fmt.Errorf("stream %s exists for subjects %v (another topic with the same stream name)",
+				name, st.CachedInfo().Config.Subjects)
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("logic: event stream of %s: %w", topic, err)
+	}
+	return name, nil
+}
+
+// replicas returns the replica count of event streams: that of the
+// framework's KV buckets, which the broker sizes to its cluster.
+func (cl *Client) replicas(ctx context.Context) int {
+	st, err := cl.js.Stream(ctx, "KV_"+fabric.BucketServices)
+	if err != nil {
+		return 1
+	}
+	return max(1, st.CachedInfo().Config.Replicas)
+}
+
+// eventSubs are a server's running event subscriptions.
+type eventSubs struct {
+	subs []*nats.Subscription       // EveryInstance and OnePerService
+	cons []jetstream.ConsumeContext // Durable
+}
+
+// subscribeEvents starts the router's event subscriptions. On error, the
+// ones already started are stopped.
+func (s *Server) subscribeEvents(ctx context.Context) error {
+	es, ok := s.cfg.Router.(EventSource)
+	if !ok {
+		return nil
+	}
+	for _, sb := range es.Events() {
+		err := s.subscribeEvent(ctx, &sb)
+		if err != nil {
+			s.events.unsubscribe()
+			return fmt.Errorf("logic: subscribe topic %s: %w", sb.Topic, err)
+		}
+	}
+	return nil
+}
+
+func (s *Server) subscribeEvent(ctx context.Context, sb *Subscription) error {
+	if err := fabric.ValidTopic(sb.Topic); err != nil {
+		return err
+	}
+	subject := fabric.Event(sb.Topic)
+	switch sb.Delivery {
+	case EveryInstance, OnePerService:
+		handle := func(m *nats.Msg) {
+			if err := s.serveEvent(sb, m.Header, m.Data); err != nil && !errors.Is(err, ErrBadEvent) {
+				s.log.Warn("event handler failed", slog.String("topic", sb.Topic), slog.Any("error", err))
+			}
+		}
+		var sub *nats.Subscription
+		var err error
+		if sb.Delivery == EveryInstance {
+			sub, err = s.nc.Subscribe(subject, handle)
+		} else {
+			sub, err = s.nc.QueueSubscribe(subject, fabric.Queue(s.cfg.Service), handle)
+		}
+		if err != nil {
+			return err
+		}
+		s.events.subs = append(s.events.subs, sub)
+		return nil
+	case Durable:
+		stream, err := s.client.eventStream(ctx, sb.Topic)
+		if err != nil {
+			return err
+		}
+		cons, err := s.client.js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
+			Durable:       fabric.EventConsumer(s.cfg.Service),
+			Description:   "iogo: events of topic " + sb.Topic + " for service " + s.cfg.Service,
+			FilterSubject: subject,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       DefaultEventAckWait,
+			MaxDeliver:    -1,
+		})
+		if err != nil {
+			return err
+		}
+		cc, err := cons.Consume(func(m jetstream.Msg) { s.serveDurable(sb, m) },
+			jetstream.PullMaxMessages(eventPullBatch),
+			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+				s.log.Warn("durable events", slog.String("topic", sb.Topic), slog.Any("error", err))
+			}))
+		if err != nil {
+			return err
+		}
+		s.events.cons = append(s.events.cons, cc)
+		return nil
+	}
+	return fmt.Errorf("unknown delivery %v", sb.Delivery)
+}
+
+// serveDurable handles one durable event and acknowledges it: done on
+// success, redelivery later on failure, never again if it is malformed.
+func (s *Server) serveDurable(sb *Subscription, m jetstream.Msg) {
+	err := s.serveEvent(sb, m.Headers(), m.Data())
+	switch {
+	case err == nil:
+		err = m.Ack()
+	case errors.Is(err, ErrBadEvent):
+		err = m.Term()
+	default:
+		n := uint64(1)
+		if md, mdErr := m.Metadata(); mdErr == nil {
+			n = md.NumDelivered
+		}
+		s.log.Warn("event handler failed; redelivering", slog.String("topic", sb.Topic),
+			slog.Uint64("delivery", n), slog.Any("error", err))
+		err = m.NakWithDelay(redeliveryDelay(n))
+	}
+	if err != nil {
+		s.log.Warn("event not acknowledged", slog.String("topic", sb.Topic), slog.Any("error", err))
+	}
+}
+
+// redeliveryDelay is the wait before the next delivery of an event that
+// failed on its n-th delivery.
+func redeliveryDelay(n uint64) time.Duration {
+	d := minRedelivery
+	for ; n > 1 && d < maxRedelivery; n-- {
+		d *= 2
+	}
+	return min(d, maxRedelivery)
+}
+
+// serveEvent runs the subscription's handler for one event with a Ctx of
+// its own. It returns ErrBadEvent for an event it cannot decode.
+func (s *Server) serveEvent(sb *Subscription, h nats.Header, data []byte) error {
+	em, err := fabric.ParseEventMeta(h)
+	if err == nil && em.Type != "" && sb.Type != "bytes" && em.Type != sb.Type {
+		err = fmt.Errorf("payload type %s, subscription takes %s", em.Type, sb.Type)
+	}
+	if err != nil {
+		s.log.Warn("event dropped", slog.String("topic", sb.Topic), slog.Any("error", err))
+		return ErrBadEvent
+	}
+	c := s.ctxs.Get().(*Ctx)
+	c.reset(s.ctx, fabric.Meta{UserID: em.UserID}, wire.Protobuf{}, s)
+	err = sb.serve(c, data)
+	c.ctx, c.srv = nil, nil
+	s.ctxs.Put(c)
+	if errors.Is(err, ErrBadEvent) {
+		s.log.Warn("event dropped", slog.String("topic", sb.Topic), slog.Any("error", err))
+	}
+	return err
+}
+
+// drain stops taking events and waits until the handlers of those already
+// received have run, or ctx ends.
+func (es *eventSubs) drain(ctx context.Context) error {
+	var durable []<-chan struct{}
+	for _, cc := range es.cons {
+		cc.Drain()
+		durable = append(durable, cc.Closed())
+	}
+	// A subscription's status channel is closed once the subscription is:
+	// after a drain, when its last handler has returned.
+	var core []<-chan nats.SubStatus
+	for _, sub := range es.subs {
+		core = append(core, sub.StatusChanged(nats.SubscriptionClosed))
+		if err := sub.Drain(); err != nil {
+			_ = sub.Unsubscribe()
+		}
+	}
+	for _, ch := range durable {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("logic: drain events: %w", ctx.Err())
+		}
+	}
+	for _, ch := range core {
+		for open := true; open; {
+			select {
+			case _, open = <-ch:
+			case <-ctx.Done():
+				return fmt.Errorf("logic: drain events: %w", ctx.Err())
+			}
+		}
+	}
+	return nil
+}
+
+// unsubscribe stops every event subscription at once, without waiting.
+func (es *eventSubs) unsubscribe() {
+	for _, cc := range es.cons {
+		cc.Stop()
+	}
+	for _, sub := range es.subs {
+		_ = sub.Unsubscribe()
+	}
+	es.cons, es.subs = nil, nil
+}

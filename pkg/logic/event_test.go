@@ -1,0 +1,280 @@
+package logic_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/iogo-dev/iogo/pkg/broker"
+	"github.com/iogo-dev/iogo/pkg/fabric"
+	"github.com/iogo-dev/iogo/pkg/logic"
+	"github.com/iogo-dev/iogo/pkg/route"
+	demopb "github.com/iogo-dev/iogo/proto/demo"
+	"github.com/iogo-dev/iogo/proto/iohao"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// received records events by the instance that handled them.
+type received struct {
+	mu sync.Mutex
+	by map[string][]int64
+}
+
+func newReceived() *received { return &received{by: make(map[string][]int64)} }
+
+func (r *received) add(instance string, seq int64) {
+	r.mu.Lock()
+	r.by[instance] = append(r.by[instance], seq)
+	r.mu.Unlock()
+}
+
+func (r *received) get(instance string) []int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.by[instance])
+}
+
+func (r *received) total() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, s := range r.by {
+		n += len(s)
+	}
+	return n
+}
+
+// recordEvents returns a router whose subscription to topic records the
+// events' Seq by instance.
+func recordEvents(rec *received, topic string, opts ...route.EventOption) *route.Router {
+	r := route.NewRouter()
+	route.Subscribe(r, topic, func(c *logic.Ctx, m *demopb.EchoMsg) error {
+		rec.add(c.InstanceID(), m.Seq)
+		return nil
+	}, opts...)
+	return r
+}
+
+func seqs(n int) []int64 {
+	s := make([]int64, n)
+	for i := range s {
+		s[i] = int64(i + 1)
+	}
+	return s
+}
+
+func TestEventDelivery(t *testing.T) {
+	b := startNATS(t)
+	every, one := newReceived(), newReceived()
+	for _, id := range []string{"ev-a1", "ev-a2"} {
+		startLogic(t, b, recordEvents(every, "score.changed"), withService("ev-a"), withInstance(id))
+	}
+	for _, id := range []string{"ev-b1", "ev-b2"} {
+		startLogic(t, b, recordEvents(one, "score.changed", route.OnePerService()), withService("ev-b"), withInstance(id))
+	}
+	cl := newCallClient(t, connect(t, b))
+	const n = 20
+	for _, seq := range seqs(n) {
+		if err := cl.Publish(context.Background(), "score.changed", &demopb.EchoMsg{Seq: seq}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 10*time.Second, func() error {
+		if got := every.total(); got != 2*n {
+			return fmt.Errorf("every instance: %d events", got)
+		}
+		if got := one.total(); got != n {
+			return fmt.Errorf("one per service: %d events", got)
+		}
+		return nil
+	})
+	// Every instance: each got all of them, in publication order.
+	for _, id := range []string{"ev-a1", "ev-a2"} {
+		if got := every.get(id); !slices.Equal(got, seqs(n)) {
+			t.Fatalf("%s got %v", id, got)
+		}
+	}
+	// One per service: each event reached exactly one instance.
+	all := append(one.get("ev-b1"), one.get("ev-b2")...)
+	slices.Sort(all)
+	if !slices.Equal(all, seqs(n)) {
+		t.Fatalf("one per service got %v", all)
+	}
+	if every.total() != 2*n || one.total() != n {
+		t.Fatalf("extra events: %d, %d", every.total(), one.total())
+	}
+}
+
+func TestEventFromHandler(t *testing.T) {
+	b := startNATS(t)
+	type seen struct {
+		user int64
+		text string
+	}
+	got := make(chan seen, 10)
+	r := route.NewRouter()
+	route.HandleVoid(r.Group(6), 0, func(c *logic.Ctx, text string) error {
+		return c.Publish("user.said", logic.Wrap(text))
+	})
+	// A bare value arrives in its wrapper; a subscriber takes the value.
+	route.Subscribe(r, "user.said", func(c *logic.Ctx, text string) error {
+		got <- seen{c.UserID(), text}
+		return nil
+	})
+	// The wrong type is dropped, not decoded into garbage.
+	route.Subscribe(r, "user.other", func(c *logic.Ctx, n int64) error {
+		got <- seen{-1, fmt.Sprint(n)}
+		return nil
+	})
+	startLogic(t, b, r, withService("chat"))
+	nc := connect(t, b)
+	cl := newCallClient(t, nc)
+
+	if err := cl.Publish(context.Background(), "user.other", &iohao.StringValue{Value: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, rep := ask[string, string](t, nc, "", fabric.Meta{Cmd: 6, Sub: 0, UserID: 42, Session: 1}, "hi"); rep.Status != 0 {
+		t.Fatalf("status %d %q", rep.Status, rep.Error)
+	}
+	select {
+	case s := <-got:
+		if s.user != 42 || s.text != "hi" {
+			t.Fatalf("got %+v", s)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("event not delivered")
+	}
+	select {
+	case s := <-got:
+		t.Fatalf("unexpected event %+v", s)
+	default:
+	}
+}
+
+func TestEventValidation(t *testing.T) {
+	r := route.NewRouter()
+	noop := func(*logic.Ctx, string) error { return nil }
+	route.Subscribe(r, "a.b", noop)
+	route.Subscribe(r, "a.b", noop, route.Durable())
+	route.Subscribe(r, "bad topic", noop)
+	route.Subscribe(r, "a..b", noop)
+	route.Subscribe(r, "a.*", noop)
+	route.Subscribe(r, "ok", func(*logic.Ctx, struct{}) error { return nil })
+	_, err := r.Routes()
+	for _, want := range []string{`"a.b" subscribed twice`, `"bad topic"`, `"a..b"`, `"a.*"`, "struct {}"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not mention %s", err, want)
+		}
+	}
+	if evs := r.Events(); len(evs) != 1 || evs[0].Topic != "a.b" || evs[0].Delivery != logic.EveryInstance {
+		t.Fatalf("events %+v", evs)
+	}
+	if err := logic.NewCtx(context.Background(), fabric.Meta{}, nil).Publish("a.b", nil); !errors.Is(err, logic.ErrNoServer) {
+		t.Fatalf("Publish outside a server: %v", err)
+	}
+}
+
+func TestEventDurable(t *testing.T) {
+	b := startNATS(t)
+	rec := newReceived()
+	var mu sync.Mutex
+	attempts := map[int64]int{}
+	// Seq 100 fails on its first delivery, 200 panics on its first: both
+	// must come again.
+	handler := func(c *logic.Ctx, m *demopb.EchoMsg) error {
+		mu.Lock()
+		attempts[m.Seq]++
+		n := attempts[m.Seq]
+		mu.Unlock()
+		switch {
+		case m.Seq == 100 && n == 1:
+			return errors.New("try again")
+		case m.Seq == 200 && n == 1:
+			panic("crash in handler")
+		}
+		rec.add(c.InstanceID(), m.Seq)
+		return nil
+	}
+	sub := func() *route.Router {
+		r := route.NewRouter()
+		route.Subscribe(r, "order.paid", handler, route.Durable())
+		return r
+	}
+	cl := newCallClient(t, connect(t, b))
+	ctx := context.Background()
+	publish := func(seq int64) {
+		t.Helper()
+		if err := cl.PublishDurable(ctx, "order.paid", &demopb.EchoMsg{Seq: seq}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitSeqs := func(id string, want ...int64) {
+		t.Helper()
+		waitFor(t, 10*time.Second, func() error {
+			if got := rec.get(id); !slices.Equal(got, want) {
+				return fmt.Errorf("%s got %v, want %v", id, got, want)
+			}
+			return nil
+		})
+	}
+
+	// Published before any subscriber ever ran: kept in the stream.
+	publish(1)
+	srv1 := startDurable(t, b, sub(), "dur-1")
+	waitSeqs("dur-1", 1)
+
+	// Published while the service is down: delivered once it is back,
+	// and what was acknowledged before is not delivered again.
+	stopServer(t, srv1)
+	publish(2)
+	publish(3)
+	startDurable(t, b, sub(), "dur-2")
+	waitSeqs("dur-2", 2, 3)
+
+	// A failing or panicking handler gets the event again.
+	publish(100)
+	publish(200)
+	waitFor(t, 10*time.Second, func() error {
+		got := rec.get("dur-2")
+		slices.Sort(got)
+		if !slices.Equal(got, []int64{2, 3, 100, 200}) {
+			return fmt.Errorf("got %v", got)
+		}
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if attempts[100] != 2 || attempts[200] != 2 || attempts[1] != 1 || attempts[2] != 1 {
+		t.Fatalf("attempts %v", attempts)
+	}
+
+	// One stream per topic, one durable consumer per service.
+	js, err := jetstream.New(connect(t, b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Consumer(ctx, fabric.EventStream("order.paid"), fabric.EventConsumer("dur")); err != nil {
+		t.Fatalf("consumer: %v", err)
+	}
+}
+
+// startDurable starts an instance of service "dur".
+func startDurable(t *testing.T, b *broker.Broker, r *route.Router, id string) *logic.Server {
+	t.Helper()
+	return startLogic(t, b, r, withService("dur"), withInstance(id))
+}
+
+// stopServer shuts srv down now (its cleanup then does nothing).
+func stopServer(t *testing.T, srv *logic.Server) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,85 @@
+package route
+
+import (
+	"fmt"
+	"reflect"
+	"runtime"
+
+	"github.com/iogo-dev/iogo/pkg/fabric"
+	"github.com/iogo-dev/iogo/pkg/logic"
+	"github.com/iogo-dev/iogo/pkg/wire"
+)
+
+// An EventOption adjusts one event subscription at registration.
+type EventOption func(*logic.Subscription)
+
+// OnePerService delivers each event of the topic to one instance of the
+// service instead of every instance (logic.OnePerService).
+func OnePerService() EventOption {
+	return func(sb *logic.Subscription) { sb.Delivery = logic.OnePerService }
+}
+
+// Durable delivers each event of the topic to one instance of the service,
+// at least once, also when it was published while no instance ran
+// (logic.Durable). It implies OnePerService.
+func Durable() EventOption {
+	return func(sb *logic.Subscription) { sb.Delivery = logic.Durable }
+}
+
+// EventDoc documents an event subscription.
+func EventDoc(text string) EventOption {
+	return func(sb *logic.Subscription) { sb.Doc = text }
+}
+
+// Subscribe registers fn as the service's handler of the events published
+// on topic (logic.Client.Publish). T is the event's payload type, as for
+// Handle: a protobuf message or a bare value (published in its ioGame
+// wrapper). By default every instance of the service gets every event (see
+// logic.Delivery for the others and logic's package documentation for the
+// ordering guarantees). An error returned by fn is logged; for a Durable
+// subscription, the event is delivered again later.
+//
+// The router's middleware does not wrap event handlers. A topic may be
+// subscribed once per router; a duplicate or an invalid topic is reported
+// by Routes, so the server refuses to start.
+func Subscribe[T any](r *Router, topic string, fn func(*logic.Ctx, T) error, opts ...EventOption) {
+	in, err := wire.ValueOf[T]()
+	if err == nil {
+		err = fabric.ValidTopic(topic)
+	}
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("route: subscribe %q: %w", topic, err))
+		return
+	}
+	sb := logic.Subscription{
+		Topic: topic,
+		Type:  in.TypeName(),
+		Handler: func(c *logic.Ctx, data []byte) error {
+			v, err := in.Unmarshal(data, c.Codec())
+			if err != nil {
+				return fmt.Errorf("%w: %v", logic.ErrBadEvent, err)
+			}
+			return fn(c, v)
+		},
+	}
+	// Reflection at registration only, as in Handle.
+	if f := runtime.FuncForPC(reflect.ValueOf(fn).Pointer()); f != nil {
+		sb.Func = f.Name()
+		sb.File, sb.Line = f.FileLine(f.Entry())
+	}
+	for _, o := range opts {
+		o(&sb)
+	}
+	for _, prev := range r.events {
+		if prev.Topic == topic {
+			r.errs = append(r.errs, fmt.Errorf("route: topic %q subscribed twice: %s (%s) and %s (%s)",
+				topic, prev.Func, prev.Source(), sb.Func, sb.Source()))
+			return
+		}
+	}
+	r.events = append(r.events, sb)
+}
+
+// Events returns the event subscriptions in registration order. It
+// implements logic.EventSource.
+func (r *Router) Events() []logic.Subscription { return append([]logic.Subscription(nil), r.events...) }
