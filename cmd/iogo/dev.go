@@ -28,7 +28,10 @@ type devConfig struct {
 	TCPAddr  string // TCP listen address; "" = off
 	NATSAddr string // broker client listener host:port; "" = in-process only
 	Codec    string
-	Logger   *slog.Logger
+	// RateLimit is the gate's per-connection request rate (see
+	// external.Config.RateLimit); negative turns it off.
+	RateLimit float64
+	Logger    *slog.Logger
 	// BrokerLogger receives the embedded NATS server's logs; nil discards.
 	BrokerLogger *slog.Logger
 }
@@ -81,20 +84,8 @@ func startDev(ctx context.Context, cfg devConfig) (_ *devStack, err error) {
 	if err := b.Start(ctx); err != nil {
 		return nil, err
 	}
-	gateConn, err := d.conn("iogo-dev external")
-	if err != nil {
-		return nil, err
-	}
-	d.gate, err = external.New(external.Config{
-		ID: "dev-gate", WSAddr: cfg.WSAddr, TCPAddr: cfg.TCPAddr, Codec: cfg.Codec,
-		Conn: gateConn, Logger: cfg.Logger.With("component", "external"),
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := d.gate.Start(ctx); err != nil {
-		return nil, err
-	}
+	// Logic servers first: the gate's registry view then holds their routes
+	// when it starts, so every route answers once the ready line is out.
 	for _, svc := range devServices() {
 		nc, err := d.conn("iogo-dev " + svc.name)
 		if err != nil {
@@ -111,6 +102,20 @@ func startDev(ctx context.Context, cfg devConfig) (_ *devStack, err error) {
 			return nil, err
 		}
 		d.logics = append(d.logics, srv)
+	}
+	gateConn, err := d.conn("iogo-dev external")
+	if err != nil {
+		return nil, err
+	}
+	d.gate, err = external.New(external.Config{
+		ID: "dev-gate", WSAddr: cfg.WSAddr, TCPAddr: cfg.TCPAddr, Codec: cfg.Codec, RateLimit: cfg.RateLimit,
+		Conn: gateConn, Logger: cfg.Logger.With("component", "external"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := d.gate.Start(ctx); err != nil {
+		return nil, err
 	}
 	return d, nil
 }
@@ -191,6 +196,7 @@ func runDev(ctx context.Context, args []string, lookupEnv func(string) (string, 
 	fs.StringVar(&cfg.TCPAddr, "tcp", "127.0.0.1:10200", `TCP listen address; "" disables TCP`)
 	fs.StringVar(&cfg.NATSAddr, "nats", "127.0.0.1:4222", `broker listen address for services in other processes; "" = in-process only`)
 	fs.StringVar(&cfg.Codec, "codec", "protobuf", "default client codec: protobuf or json")
+	fs.Float64Var(&cfg.RateLimit, "rate", external.DefaultRateLimit, "requests per second allowed per connection; -1 = unlimited (load tests)")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	err := svcmain.ParseFlags(fs, "IOGO_DEV_", args, lookupEnv)
 	if errors.Is(err, flag.ErrHelp) {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -217,5 +218,24 @@ func BenchmarkEnvelopeGenerated(b *testing.B) {
 		if err := proto.Unmarshal(buf, &out); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestFrameAnnouncedButNotSent: a peer that announces a maximum-size frame
+// and sends only a few bytes makes the reader allocate little, not the
+// announced size.
+func TestFrameAnnouncedButNotSent(t *testing.T) {
+	in := binary.BigEndian.AppendUint32(nil, DefaultMaxFrame)
+	in = append(in, 1, 2, 3)
+	fr := NewFrameReader(bytes.NewReader(in), 0)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := fr.Next()
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("err = %v", err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew >= DefaultMaxFrame/4 {
+		t.Fatalf("reader allocated %d bytes for a frame that never came", grew)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // DefaultMaxFrame is the default largest envelope accepted on a stream
@@ -64,22 +65,44 @@ func (fr *FrameReader) Next() ([]byte, error) {
 	if uint64(n) > uint64(fr.max) {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, fr.max)
 	}
-	buf := fr.buf
-	switch {
-	case n > keepFrameBuf:
-		// A rare large frame gets its own buffer so that an idle connection
-		// does not hold its largest frame's memory forever.
-		buf = make([]byte, n)
-	case cap(buf) < int(n):
-		fr.buf = make([]byte, n, max(n, 512))
-		buf = fr.buf
+	if n > keepFrameBuf {
+		// A rare large frame gets its own buffer, so that an idle connection
+		// does not keep its largest frame's memory, and the buffer grows
+		// only as the bytes arrive, so that a peer announcing a large frame
+		// without sending it cannot make us hold the memory.
+		return readGrowing(fr.r, int(n))
 	}
-	buf = buf[:n]
+	if cap(fr.buf) < int(n) {
+		fr.buf = make([]byte, n, max(n, 512))
+	}
+	buf := fr.buf[:n]
 	if _, err := io.ReadFull(fr.r, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, err
+		return nil, unexpected(err)
 	}
 	return buf, nil
+}
+
+// readGrowing reads exactly n bytes, doubling its buffer from keepFrameBuf
+// as data arrives.
+func readGrowing(r io.Reader, n int) ([]byte, error) {
+	buf := make([]byte, 0, keepFrameBuf)
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(n, 2*cap(buf))-len(buf))
+		}
+		m, err := io.ReadFull(r, buf[len(buf):min(n, cap(buf))])
+		buf = buf[:len(buf)+m]
+		if err != nil {
+			return nil, unexpected(err)
+		}
+	}
+	return buf, nil
+}
+
+// unexpected turns an end of stream inside a frame into io.ErrUnexpectedEOF.
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
