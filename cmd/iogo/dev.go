@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -148,10 +147,10 @@ func (d *devStack) shutdown(ctx context.Context) error {
 func (d *devStack) readyLine() string {
 	var kv []string
 	if a := d.gate.WSAddr(); a != nil {
-		kv = append(kv, "ws", "ws://"+dialable(a)+external.DefaultWSPath)
+		kv = append(kv, "ws", "ws://"+svcmain.Dialable(a)+external.DefaultWSPath)
 	}
 	if a := d.gate.TCPAddr(); a != nil {
-		kv = append(kv, "tcp", "tcp://"+dialable(a))
+		kv = append(kv, "tcp", "tcp://"+svcmain.Dialable(a))
 	}
 	if u := d.broker.ClientURL(); u != "" {
 		kv = append(kv, "nats", u)
@@ -162,10 +161,10 @@ func (d *devStack) readyLine() string {
 // describe writes a human summary: where to connect and what is served.
 func (d *devStack) describe(w io.Writer) {
 	if a := d.gate.WSAddr(); a != nil {
-		fmt.Fprintf(w, "  WebSocket  ws://%s%s  (?codec=json for JSON)\n", dialable(a), external.DefaultWSPath)
+		fmt.Fprintf(w, "  WebSocket  ws://%s%s  (?codec=json for JSON)\n", svcmain.Dialable(a), external.DefaultWSPath)
 	}
 	if a := d.gate.TCPAddr(); a != nil {
-		fmt.Fprintf(w, "  TCP        tcp://%s  (4-byte length prefix)\n", dialable(a))
+		fmt.Fprintf(w, "  TCP        tcp://%s  (4-byte length prefix)\n", svcmain.Dialable(a))
 	}
 	if u := d.broker.ClientURL(); u != "" {
 		fmt.Fprintf(w, "  Broker     %s  (other services: -brokers %s)\n", u, u)
@@ -255,13 +254,4 @@ func splitHostPort(addr string) (string, int, error) {
 		host = "0.0.0.0"
 	}
 	return host, port, nil
-}
-
-// dialable renders a listen address as one a client can dial: an
-// unspecified host becomes 127.0.0.1.
-func dialable(a net.Addr) string {
-	if t, ok := a.(*net.TCPAddr); ok && (t.IP == nil || t.IP.IsUnspecified()) {
-		return net.JoinHostPort("127.0.0.1", strconv.Itoa(t.Port))
-	}
-	return strings.TrimSpace(a.String())
 }

@@ -163,6 +163,30 @@ func (c *Client) Request(ctx context.Context, cmd, sub int32, data []byte) (*wir
 	return c.RoundTrip(ctx, &wire.Message{CmdCode: wire.CmdBusiness, CmdMerge: wire.Merge(cmd, sub), Data: data})
 }
 
+// Send sends a request to a request/void route and returns without waiting:
+// such routes answer only when they fail. An error answer arrives later on
+// Pushes, with the MsgID returned here and a non-zero Status.
+func (c *Client) Send(ctx context.Context, cmd, sub int32, data []byte) (msgID int32, err error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		return 0, err
+	}
+	id := c.nextIDLocked()
+	c.mu.Unlock()
+	c.wmu.Lock()
+	err = c.t.write(&wire.Message{CmdCode: wire.CmdBusiness, CmdMerge: wire.Merge(cmd, sub), Data: data, MsgID: id})
+	c.wmu.Unlock()
+	if err != nil {
+		return 0, c.failed(err)
+	}
+	return id, nil
+}
+
 // Heartbeat sends a heartbeat and waits for the server's answer.
 func (c *Client) Heartbeat(ctx context.Context) error {
 	_, err := c.RoundTrip(ctx, &wire.Message{CmdCode: wire.CmdHeartbeat})
@@ -216,8 +240,10 @@ func (c *Client) SendRaw(b []byte) error {
 	return nil
 }
 
-// Pushes returns the channel on which pushes arrive. It is closed when the
-// connection ends.
+// Pushes returns the channel on which pushes arrive (MsgID 0), together
+// with every envelope nobody waits for: the error answer of a Send, a
+// server notice such as -1003 or -1007, or the late answer of a request
+// whose context ended. It is closed when the connection ends.
 func (c *Client) Pushes() <-chan *wire.Message { return c.pushes }
 
 // DroppedPushes returns the number of pushes dropped because the Pushes
@@ -289,17 +315,23 @@ func (c *Client) register(ch chan *wire.Message) (int32, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
+	id := c.nextIDLocked()
+	c.calls[id] = ch
+	return id, nil
+}
+
+// nextIDLocked returns a positive MsgID no pending request uses. c.mu is
+// held.
+func (c *Client) nextIDLocked() int32 {
 	for {
 		c.nextID++
 		if c.nextID <= 0 {
 			c.nextID = 1
 		}
 		if _, busy := c.calls[c.nextID]; !busy {
-			break
+			return c.nextID
 		}
 	}
-	c.calls[c.nextID] = ch
-	return c.nextID, nil
 }
 
 func (c *Client) unregister(id int32) {
@@ -365,6 +397,14 @@ func (c *Client) readLoop() {
 		c.mu.Unlock()
 		if ch != nil {
 			ch <- m // buffered: never blocks
+			continue
+		}
+		// Nobody waits for it: the error answer of a Send, or the late
+		// answer of a request whose context ended.
+		select {
+		case c.pushes <- m:
+		default:
+			c.dropped.Add(1)
 		}
 	}
 }

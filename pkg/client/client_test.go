@@ -554,3 +554,41 @@ func TestNoticeInErr(t *testing.T) {
 		})
 	}
 }
+
+// TestSend: a request/void send returns at once; an error answer for it,
+// and a late answer nobody waits for, arrive on Pushes.
+func TestSend(t *testing.T) {
+	srv := startTCP(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, srv.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p := srv.accept(t)
+	id, err := c.Send(ctx, 2, 4, []byte("x"))
+	if err != nil || id <= 0 {
+		t.Fatalf("Send = %d, %v", id, err)
+	}
+	got, err := p.recv()
+	if err != nil || got.MsgID != id || got.CmdMerge != wire.Merge(2, 4) || string(got.Data) != "x" {
+		t.Fatalf("server got %+v, %v", got, err)
+	}
+	// The route fails: its error answer reaches Pushes with the Send's MsgID.
+	if err := p.send(&wire.Message{CmdCode: 1, CmdMerge: got.CmdMerge, MsgID: id, Status: 9, ValidMsg: "no"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-c.Pushes():
+		if m.MsgID != id || m.Status != 9 {
+			t.Fatalf("got %+v", m)
+		}
+	case <-ctx.Done():
+		t.Fatal("error answer of Send not delivered")
+	}
+	cancel()
+	if _, err := c.Send(ctx, 2, 4, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Send with an ended context: %v", err)
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -93,6 +95,25 @@ func ReadyLine(component string, kv ...string) string {
 		b.WriteString(kv[i+1])
 	}
 	return b.String()
+}
+
+// Dialable renders a listen address as one a client on this host can dial:
+// a wildcard host ("0.0.0.0", "::") becomes 127.0.0.1.
+func Dialable(a net.Addr) string {
+	var ip net.IP
+	var port int
+	switch t := a.(type) {
+	case *net.TCPAddr:
+		ip, port = t.IP, t.Port
+	case *net.UDPAddr:
+		ip, port = t.IP, t.Port
+	default:
+		return a.String()
+	}
+	if ip == nil || ip.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	}
+	return a.String()
 }
 
 // Logic describes a logic-service binary.

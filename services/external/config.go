@@ -6,10 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strings"
 
 	"github.com/iogo-dev/iogo/pkg/external"
+	"github.com/iogo-dev/iogo/pkg/svcmain"
 	"github.com/iogo-dev/iogo/pkg/wire"
+	"github.com/nats-io/nats.go"
 )
 
 // envPrefix prefixes the environment variable of every flag: -max-frame is
@@ -28,9 +29,9 @@ type settings struct {
 // turns WebSocket off. Usage and errors go to errOut.
 func parseArgs(args []string, lookupEnv func(string) (string, bool), errOut io.Writer) (settings, error) {
 	var (
-		s        settings
-		brokers  string
-		logLevel string
+		s                       settings
+		brokers, user, password string
+		logLevel                string
 	)
 	fs := flag.NewFlagSet("external", flag.ContinueOnError)
 	fs.SetOutput(errOut)
@@ -50,35 +51,21 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool), errOut io.W
 	fs.IntVar(&s.cfg.RateBurst, "rate-burst", 0, "requests a connection may send at once above -rate (default: 2 × -rate, rounded up)")
 	fs.Float64Var(&s.cfg.RateCeiling, "rate-ceiling", 0,
 		"requests per second per connection above which it is closed (default: 10 × -rate); negative disables")
+	fs.StringVar(&user, "user", "", "broker user name")
+	fs.StringVar(&password, "password", "", "broker password; prefer the environment variable")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	svcmain.AnnotateEnv(fs, envPrefix)
 	fs.Usage = func() {
 		fmt.Fprintf(errOut, "Usage: external [flags]\n\nThe iogo external server (gate). Every flag "+
-			"can also be set with an environment variable: -max-frame as %sMAX_FRAME.\n\n", envPrefix)
+			"can also be set by the environment variable shown; the flag wins.\n\n")
 		fs.PrintDefaults()
 	}
-
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		name := envName(f.Name)
-		if v, ok := lookupEnv(name); ok && envErr == nil {
-			if err := fs.Set(f.Name, v); err != nil {
-				envErr = fmt.Errorf("%s=%q: %w", name, v, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return s, envErr
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := svcmain.ParseFlags(fs, envPrefix, args, lookupEnv); err != nil {
 		return s, err
 	}
-	if fs.NArg() > 0 {
-		return s, fmt.Errorf("unexpected arguments: %q", fs.Args())
-	}
-	for _, u := range strings.Split(brokers, ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			s.cfg.Brokers = append(s.cfg.Brokers, u)
-		}
+	s.cfg.Brokers = svcmain.SplitList(brokers)
+	if user != "" {
+		s.cfg.NATSOptions = append(s.cfg.NATSOptions, nats.UserInfo(user, password))
 	}
 	if len(s.cfg.Brokers) == 0 {
 		return s, fmt.Errorf("no broker URL in -brokers %q", brokers)
@@ -89,44 +76,21 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool), errOut io.W
 	return s, s.cfg.Validate()
 }
 
-// envName returns the environment variable of a flag.
-func envName(flagName string) string {
-	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
 // readyLine is the one line printed to stdout once the server serves:
 // "iogo external ready ws=ws://ADDR/PATH tcp=tcp://ADDR kcp=kcp://ADDR",
 // each key present only when its transport is on. An unspecified listen
 // host (":10100") is shown as 127.0.0.1, so the URLs can be dialed as
 // printed.
 func readyLine(ws, tcp, kcp net.Addr, wsPath string) string {
-	var b strings.Builder
-	b.WriteString("iogo external ready")
+	var kv []string
 	if ws != nil {
-		fmt.Fprintf(&b, " ws=ws://%s%s", dialable(ws), wsPath)
+		kv = append(kv, "ws", "ws://"+svcmain.Dialable(ws)+wsPath)
 	}
 	if tcp != nil {
-		fmt.Fprintf(&b, " tcp=tcp://%s", dialable(tcp))
+		kv = append(kv, "tcp", "tcp://"+svcmain.Dialable(tcp))
 	}
 	if kcp != nil {
-		fmt.Fprintf(&b, " kcp=kcp://%s", dialable(kcp))
+		kv = append(kv, "kcp", "kcp://"+svcmain.Dialable(kcp))
 	}
-	return b.String()
-}
-
-func dialable(a net.Addr) string {
-	var ip net.IP
-	var port int
-	switch t := a.(type) {
-	case *net.TCPAddr:
-		ip, port = t.IP, t.Port
-	case *net.UDPAddr:
-		ip, port = t.IP, t.Port
-	default:
-		return a.String()
-	}
-	if ip == nil || ip.IsUnspecified() {
-		return net.JoinHostPort("127.0.0.1", fmt.Sprint(port))
-	}
-	return a.String()
+	return svcmain.ReadyLine("external", kv...)
 }

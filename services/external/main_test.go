@@ -209,3 +209,18 @@ func TestRun(t *testing.T) {
 		t.Fatalf("exit code %d", c)
 	}
 }
+
+func TestParseArgsCredentials(t *testing.T) {
+	env := map[string]string{"IOGO_EXTERNAL_USER": "svc", "IOGO_EXTERNAL_PASSWORD": "pw"}
+	s, err := parseArgs(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.cfg.NATSOptions) != 1 {
+		t.Fatalf("credentials from the environment give %d NATS options, want 1", len(s.cfg.NATSOptions))
+	}
+	s, err = parseArgs(nil, func(string) (string, bool) { return "", false }, io.Discard)
+	if err != nil || len(s.cfg.NATSOptions) != 0 {
+		t.Fatalf("no credentials: %d options, %v", len(s.cfg.NATSOptions), err)
+	}
+}
