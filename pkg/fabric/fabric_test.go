@@ -130,3 +130,9 @@ func TestIsNoResponders(t *testing.T) {
 		t.Fatal("a message with data is a real reply")
 	}
 }
+
+func TestIsAll(t *testing.T) {
+	if !IsAll(All(3, 4)) || IsAll(Request(3, 4)) || IsAll(Instance("x", 3, 4)) {
+		t.Fatal("IsAll must match exactly the subjects All makes")
+	}
+}

@@ -1,6 +1,9 @@
 package fabric
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // Subject prefixes. See DESIGN.md §3.
 const (
@@ -37,6 +40,9 @@ func Instance(instanceID string, cmd, sub int32) string {
 // All is the subject of a request to route (cmd, sub) fanned out to every
 // instance of the serving service (request/multiple_response).
 func All(cmd, sub int32) string { return route(prefixAll, cmd, sub) }
+
+// IsAll reports whether subject is a fan-out subject made by All.
+func IsAll(subject string) bool { return strings.HasPrefix(subject, prefixAll) }
 
 // UserPush is the subject of a push to one user; the external server that
 // holds the user's connection subscribes to it.
