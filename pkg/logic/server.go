@@ -14,10 +14,8 @@ import (
 
 	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/fabric"
-	"github.com/iogo-dev/iogo/pkg/trace"
 	"github.com/iogo-dev/iogo/pkg/wire"
 	"github.com/nats-io/nats.go"
-	oteltrace "go.opentelemetry.io/otel/trace"
 )
 
 // Defaults of Config.
@@ -67,10 +65,6 @@ type Config struct {
 
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
-	// TracerProvider traces requests, calls, events and pushes
-	// (OpenTelemetry, W3C trace context in NATS headers; see package
-	// trace); nil turns tracing off at no cost.
-	TracerProvider oteltrace.TracerProvider
 }
 
 // Validate fills in defaults and reports a missing or invalid field.
@@ -118,7 +112,6 @@ type Server struct {
 	pushes      []PushRoute
 	descriptors []byte // FileDescriptorSet of the payload types
 	exec        *executors
-	tr          *trace.Tracer // nil: tracing off
 	ctxs        sync.Pool
 
 	nc        *nats.Conn
@@ -174,7 +167,6 @@ func New(cfg Config) (*Server, error) {
 		loopDone: make(chan struct{}),
 		hbStop:   make(chan struct{}),
 		hbDone:   make(chan struct{}),
-		tr:       trace.New(cfg.TracerProvider),
 	}
 	set, missing, err := descriptorSet(payloadTypes(table.Routes(), pushes))
 	if err != nil {
@@ -228,7 +220,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.cancel()
 		return err
 	}
-	cl, err := NewClient(ctx, ClientConfig{Conn: s.nc, Logger: s.log, TracerProvider: s.cfg.TracerProvider})
+	cl, err := NewClient(ctx, ClientConfig{Conn: s.nc, Logger: s.log})
 	if err != nil {
 		s.abort()
 		return err
@@ -452,14 +444,7 @@ func (s *Server) run(t task) {
 	}
 	c := s.ctxs.Get().(*Ctx)
 	c.reset(s.ctx, t.meta, codec, s)
-	var span oteltrace.Span
-	if s.tr != nil {
-		span = s.traceRequest(c, t) // tracing.go
-	}
 	out, e := t.route.Serve(c, t.msg.Data)
-	if span != nil {
-		endSpan(span, e)
-	}
 	switch {
 	case e != nil:
 		s.respondError(t.msg, e)
