@@ -7,7 +7,7 @@ MODULES := $(shell $(GO) list -m -f '{{.Dir}}')
 BUF     := $(GO) run github.com/bufbuild/buf/cmd/buf@v1.75.0
 BIN     := $(CURDIR)/bin
 
-.PHONY: all run test unit e2e bench bench-micro bench-e2e proto lint build clean
+.PHONY: all run test unit e2e bench bench-micro bench-e2e proto gen lint build clean
 
 all: lint test
 
@@ -40,6 +40,18 @@ bench-e2e:
 ## proto: regenerate Go code from proto/ (buf and protoc-gen-go as Go modules)
 proto:
 	cd proto && $(BUF) lint && $(BUF) generate
+
+## gen: regenerate the bundled services' API docs (docs/api) and client SDKs
+## (sdk/go, sdk/csharp, sdk/gdscript, sdk/ts; TypeScript needs npm) with iogo gen; cmd/iogo's
+## TestGeneratedUpToDate and tests' TestTypeScriptSDK fail when they are stale
+gen:
+	$(GO) run github.com/iogo-dev/iogo/cmd/iogo gen -lang md -out docs/api
+	$(GO) run github.com/iogo-dev/iogo/cmd/iogo gen -lang go -out sdk/go
+	$(GO) run github.com/iogo-dev/iogo/cmd/iogo gen -lang cs -out sdk/csharp/Iogo
+	$(GO) run github.com/iogo-dev/iogo/cmd/iogo gen -lang gd -out sdk/gdscript/iogo
+	cd sdk/ts && npm ci --no-audit --no-fund
+	$(GO) run github.com/iogo-dev/iogo/cmd/iogo gen -lang ts -out sdk/ts/src \
+		-protoc-gen-es $(CURDIR)/sdk/ts/node_modules/.bin/protoc-gen-es
 
 ## lint: gofmt and go vet over every module
 lint:

@@ -15,10 +15,12 @@ require (
 	github.com/savsgio/gotils v0.0.0-20240704082632-aef3928b8a38 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
 	github.com/valyala/fasthttp v1.58.0 // indirect
+	go.opentelemetry.io/proto/otlp v1.11.1 // indirect
 	golang.org/x/net v0.60.0 // indirect
 )
 
 replace (
 	github.com/iogo-dev/iogo/pkg => ../pkg
 	github.com/iogo-dev/iogo/proto => ../proto
+	github.com/iogo-dev/iogo/sdk/go => ../sdk/go
 )

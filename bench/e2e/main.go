@@ -343,6 +343,9 @@ func (b *bench) deploy(ctx context.Context, target string) (*deployment, error) 
 		if b.helpHas("rate", "iogo", "dev") {
 			args = append(args, "-rate", "-1") // measure the path, not the limiter
 		}
+		if b.helpHas("debug-threshold", "iogo", "dev") { // the -debug flag came with it
+			args = append(args, "-debug=false") // measure the path, not the debug printing
+		}
 		d.gate, err = add(b.start(ctx, "iogo", "dev", args...))
 	case "split":
 		if d.store, err = os.MkdirTemp("", "iogo-bench-store-"); err != nil {

@@ -16,9 +16,11 @@ import (
 	"github.com/iogo-dev/iogo/pkg/external"
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/svcmain"
+	"github.com/iogo-dev/iogo/pkg/trace"
 	"github.com/iogo-dev/iogo/services/logic-demo/demo"
 	"github.com/iogo-dev/iogo/services/logic-login/login"
 	"github.com/nats-io/nats.go"
+	oteltrace "go.opentelemetry.io/otel/trace"
 )
 
 // devConfig configures `iogo dev`.
@@ -26,13 +28,20 @@ type devConfig struct {
 	WSAddr   string // WebSocket listen address; "" = off
 	TCPAddr  string // TCP listen address; "" = off
 	NATSAddr string // broker client listener host:port; "" = in-process only
-	Codec    string
+	// MetricsAddr serves Prometheus /metrics from the broker; "" = off.
+	MetricsAddr string
+	Codec       string
 	// RateLimit is the gate's per-connection request rate (see
 	// external.Config.RateLimit); negative turns it off.
 	RateLimit float64
 	Logger    *slog.Logger
 	// BrokerLogger receives the embedded NATS server's logs; nil discards.
 	BrokerLogger *slog.Logger
+	// TracerProvider traces the gate and the logic servers; nil = off.
+	TracerProvider oteltrace.TracerProvider
+	// Debug prints a debug block per request of the logic servers; nil =
+	// off (see logic.DebugConfig).
+	Debug *logic.DebugConfig
 }
 
 // devService is a logic service that `iogo dev` runs.
@@ -60,7 +69,7 @@ type devStack struct {
 
 // startDev starts the whole stack; on failure it stops what it started.
 func startDev(ctx context.Context, cfg devConfig) (_ *devStack, err error) {
-	bcfg := broker.Config{Name: "iogo-dev", Logger: cfg.BrokerLogger}
+	bcfg := broker.Config{Name: "iogo-dev", Logger: cfg.BrokerLogger, MetricsAddr: cfg.MetricsAddr}
 	if cfg.NATSAddr == "" {
 		bcfg.DontListen = true
 	} else {
@@ -92,7 +101,8 @@ func startDev(ctx context.Context, cfg devConfig) (_ *devStack, err error) {
 		}
 		srv, err := logic.New(logic.Config{
 			Service: svc.name, Router: svc.routes(), InstanceID: "dev-" + svc.name, Conn: nc,
-			Logger: cfg.Logger.With("component", "logic"),
+			Logger: cfg.Logger.With("component", "logic"), TracerProvider: cfg.TracerProvider,
+			Debug: cfg.Debug,
 		})
 		if err != nil {
 			return nil, err
@@ -108,7 +118,7 @@ func startDev(ctx context.Context, cfg devConfig) (_ *devStack, err error) {
 	}
 	d.gate, err = external.New(external.Config{
 		ID: "dev-gate", WSAddr: cfg.WSAddr, TCPAddr: cfg.TCPAddr, Codec: cfg.Codec, RateLimit: cfg.RateLimit,
-		Conn: gateConn, Logger: cfg.Logger.With("component", "external"),
+		Conn: gateConn, Logger: cfg.Logger.With("component", "external"), TracerProvider: cfg.TracerProvider,
 	})
 	if err != nil {
 		return nil, err
@@ -197,6 +207,9 @@ func runDev(ctx context.Context, args []string, lookupEnv func(string) (string, 
 	fs.StringVar(&cfg.Codec, "codec", "protobuf", "default client codec: protobuf or json")
 	fs.Float64Var(&cfg.RateLimit, "rate", external.DefaultRateLimit, "requests per second allowed per connection; -1 = unlimited (load tests)")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&cfg.MetricsAddr, "metrics", "", `Prometheus /metrics listen address, such as 127.0.0.1:9222; "" = off`)
+	debugOn := fs.Bool("debug", true, "print a debug block (handler, user, params, response, duration, trace) per request to stderr")
+	debugThreshold := fs.Duration("debug-threshold", 0, "print debug blocks only for requests at least this slow")
 	err := svcmain.ParseFlags(fs, "IOGO_DEV_", args, lookupEnv)
 	if errors.Is(err, flag.ErrHelp) {
 		return svcmain.ExitOK
@@ -217,6 +230,21 @@ func runDev(ctx context.Context, args []string, lookupEnv func(string) (string, 
 	}
 	cfg.BrokerLogger, _ = svcmain.NewLogger(stderr, brokerLevel)
 	cfg.BrokerLogger = cfg.BrokerLogger.With("component", "broker")
+	// OTLP tracing when OTEL_EXPORTER_OTLP_ENDPOINT is set (package trace).
+	tp, stopTracing, err := trace.Setup(ctx, "iogo-dev", "")
+	if err != nil {
+		cfg.Logger.Error("tracing", slog.Any("error", err))
+		return svcmain.ExitError
+	}
+	defer func() {
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = stopTracing(tctx)
+	}()
+	cfg.TracerProvider = tp
+	if *debugOn {
+		cfg.Debug = &logic.DebugConfig{Writer: stderr, Threshold: *debugThreshold}
+	}
 	began := time.Now()
 	d, err := startDev(ctx, cfg)
 	if err != nil {

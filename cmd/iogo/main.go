@@ -5,6 +5,8 @@
 //	iogo sim     simulate players running a scenario; report throughput,
 //	             latency quantiles and errors (text, JSON, HTML plot)
 //	iogo cli     interactive console client
+//	iogo gen     generate API docs and typed client SDKs (Markdown, Go,
+//	             TypeScript, C#, GDScript) from the route tables of services
 //
 // Run "iogo <command> -h" for a command's flags.
 package main
@@ -40,6 +42,8 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return runSim(ctx, args[1:], lookupEnv, stdout, stderr)
 	case "cli":
 		return runCLI(ctx, args[1:], lookupEnv, os.Stdin, stdout, stderr)
+	case "gen":
+		return runGen(ctx, args[1:], lookupEnv, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		usage(stdout)
 		return svcmain.ExitOK
@@ -56,6 +60,7 @@ Usage:
   iogo dev [flags]   run broker, external server and the bundled logic services in one process
   iogo sim [flags]   simulate players against a server and report throughput and latency
   iogo cli [flags]   interactive console client: log in, list and call routes, watch pushes
+  iogo gen [flags]   generate API docs and typed client SDKs from the services' routes
 
 Run "iogo <command> -h" for the flags of a command.
 `)

@@ -53,9 +53,10 @@ type Broker struct {
 	fatal   chan error    // first fatal error reported by the NATS server
 	done    chan struct{} // closed when Shutdown has finished
 
-	mu       sync.Mutex // guards tmpStore, replicas and the hand-over of srv from Start to Shutdown
-	tmpStore string     // temporary JetStream store owned by the broker
-	replicas int        // replica count of the framework buckets, set by Start
+	mu       sync.Mutex     // guards tmpStore, replicas and the hand-over of srv from Start to Shutdown
+	tmpStore string         // temporary JetStream store owned by the broker
+	replicas int            // replica count of the framework buckets, set by Start
+	metrics  *metricsServer // MetricsAddr's server (metrics.go), set by Start
 }
 
 // New validates cfg and returns a broker that is not started. It does no I/O.
@@ -168,6 +169,9 @@ func (b *Broker) start(ctx context.Context) error {
 	b.mu.Lock()
 	b.replicas = replicas
 	b.mu.Unlock()
+	if err := b.startMetrics(); err != nil {
+		return err
+	}
 	b.log.Info("broker ready", slog.String("url", b.ClientURL()), slog.Int("replicas", replicas))
 	return nil
 }
@@ -314,10 +318,11 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	}
 	if b.closed.CompareAndSwap(false, true) {
 		b.mu.Lock()
-		srv, tmp := b.srv.Load(), b.tmpStore
+		srv, tmp, metrics := b.srv.Load(), b.tmpStore, b.metrics
 		b.mu.Unlock()
 		go func() {
 			defer close(b.done)
+			metrics.stop()
 			if srv != nil {
 				srv.Shutdown()
 				srv.WaitForShutdown()

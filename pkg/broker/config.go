@@ -86,6 +86,11 @@ type Config struct {
 	// HTTPPort serves the NATS monitoring endpoints (/varz, /jsz, ...) on
 	// Host. 0 means off, -1 a random free port.
 	HTTPPort int
+	// MetricsAddr serves Prometheus metrics over HTTP on /metrics at this
+	// address (such as "127.0.0.1:0" or ":9222"): the logic servers' per
+	// route stats, gathered over NATS at every scrape (package stats), and
+	// the broker process's Go metrics. "" means off.
+	MetricsAddr string
 
 	// User and Password, when set, are required from every client connection
 	// (routes between cluster nodes are not authenticated; keep the cluster

@@ -12,6 +12,7 @@ import (
 
 	"github.com/iogo-dev/iogo/pkg/wire"
 	"github.com/nats-io/nats.go"
+	oteltrace "go.opentelemetry.io/otel/trace"
 )
 
 // Defaults applied to zero fields of a Config.
@@ -123,6 +124,14 @@ type Config struct {
 
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
+	// MetricsAddr serves the gate's Prometheus metrics (sessions, pending
+	// requests, Go runtime) over HTTP on /metrics at this address; "" means
+	// off. The logic servers' per-route stats are served by the broker.
+	MetricsAddr string
+	// TracerProvider traces every forwarded request (OpenTelemetry, W3C
+	// trace context in NATS headers; see package trace); nil turns tracing
+	// off at no cost.
+	TracerProvider oteltrace.TracerProvider
 }
 
 // Validate reports the first invalid field of c. Zero fields are valid; at

@@ -1,6 +1,10 @@
 package external
 
-import "sync"
+import (
+	"sync"
+
+	oteltrace "go.opentelemetry.io/otel/trace"
+)
 
 // pendingReq is a request forwarded to the fabric and not yet answered.
 type pendingReq struct {
@@ -8,7 +12,8 @@ type pendingReq struct {
 	deadline int64 // Server.now() after which the request times out
 	msgID    int32
 	cmdMerge int32
-	bound    bool // sent to a bound instance: no responders means errs.CodeLogicGone
+	bound    bool           // sent to a bound instance: no responders means errs.CodeLogicGone
+	span     oteltrace.Span // the gate span when tracing, else nil
 }
 
 // pendingTable maps reply tokens to pending requests. Tokens increase

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,8 +15,10 @@ import (
 	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/fabric"
 	"github.com/iogo-dev/iogo/pkg/registry"
+	"github.com/iogo-dev/iogo/pkg/trace"
 	"github.com/iogo-dev/iogo/pkg/wire"
 	"github.com/nats-io/nats.go"
+	oteltrace "go.opentelemetry.io/otel/trace"
 )
 
 // Errors returned by Start.
@@ -59,13 +62,16 @@ type Server struct {
 	types   *transcoder
 	endLife context.CancelFunc
 
-	wsApp *fiber.App
-	wsLn  net.Listener
-	tcpLn net.Listener
-	addrs atomic.Pointer[[2]net.Addr] // bound WebSocket and TCP addresses
-	kcp   kcpState                    // KCP listener (kcp.go)
+	wsApp   *fiber.App
+	mtr     *http.Server // MetricsAddr's server (metrics.go)
+	mtrAddr atomic.Value // its bound address, a string
+	wsLn    net.Listener
+	tcpLn   net.Listener
+	addrs   atomic.Pointer[[2]net.Addr] // bound WebSocket and TCP addresses
+	kcp     kcpState                    // KCP listener (kcp.go)
 
 	pending *pendingTable
+	tr      *trace.Tracer // nil: tracing off (tracing.go)
 	nextSID atomic.Uint64
 
 	// mu guards the session and user tables and closing.
@@ -95,6 +101,7 @@ func New(cfg Config) (*Server, error) {
 		pushCh:   make(chan *nats.Msg, pushBuffer),
 		ctlCh:    make(chan *nats.Msg, ctlBuffer),
 		pending:  newPendingTable(),
+		tr:       trace.New(cfg.TracerProvider),
 		sessions: make(map[uint64]*session),
 		users:    make(map[int64]*userEntry),
 		bySub:    make(map[*nats.Subscription]*userEntry),
@@ -180,6 +187,9 @@ func (s *Server) start(ctx context.Context) error {
 		s.wsApp = s.newWSApp()
 	}
 	if err := s.listenKCP(ctx); err != nil {
+		return err
+	}
+	if err := s.startMetrics(ctx); err != nil { // metrics.go
 		return err
 	}
 
@@ -282,6 +292,9 @@ func (s *Server) teardown(ctx context.Context) error {
 
 	if s.wsApp != nil {
 		_ = s.wsApp.ShutdownWithContext(ctx)
+	}
+	if s.mtr != nil {
+		_ = s.mtr.Shutdown(ctx)
 	}
 	for _, ln := range []net.Listener{s.wsLn, s.tcpLn} {
 		if ln != nil {
@@ -463,12 +476,18 @@ func (s *Server) forward(sess *session, m *wire.Message) {
 	if sess.codec.Name() != wire.NameProtobuf {
 		meta.Codec = sess.codec.Name()
 	}
+	hdr := meta.Header()
+	var span, fwd oteltrace.Span
+	if s.tr != nil {
+		span, fwd = s.traceForward(sess, &meta, hdr) // tracing.go
+	}
 	tok := s.pending.add(pendingReq{
 		sess:     sess,
 		deadline: s.now() + int64(s.cfg.RequestTimeout),
 		msgID:    m.MsgID,
 		cmdMerge: m.CmdMerge,
 		bound:    bound,
+		span:     span,
 	})
 	// m.Data aliases the connection's read buffer; PublishMsg copies it
 	// into the NATS connection's buffer before returning.
@@ -476,17 +495,22 @@ func (s *Server) forward(sess *session, m *wire.Message) {
 	*pub = nats.Msg{
 		Subject: subject,
 		Reply:   fabric.GateReply(s.cfg.ID, tok),
-		Header:  meta.Header(),
+		Header:  hdr,
 		Data:    m.Data,
 	}
 	err := s.nc.PublishMsg(pub)
 	*pub = nats.Msg{}
+	if fwd != nil {
+		fwd.End()
+	}
 	if err == nil {
 		return
 	}
-	if _, ok := s.pending.take(tok); !ok {
+	p, ok := s.pending.take(tok)
+	if !ok {
 		return // already answered or expired
 	}
+	endSpan(p.span, errs.CodeSystem, "broker unavailable")
 	sess.log.Warn("forward failed", "route", m.CmdMerge, "err", err)
 	sess.send(wire.Message{
 		CmdCode:  wire.CmdBusiness,
@@ -517,6 +541,7 @@ func (s *Server) onReply(msg *nats.Msg) {
 		}
 		resp.Status, resp.ValidMsg = e.Code, e.Msg
 		p.sess.send(resp)
+		endSpan(p.span, e.Code, e.Msg)
 		return
 	}
 	r, err := fabric.ParseReply(msg.Header)
@@ -524,8 +549,10 @@ func (s *Server) onReply(msg *nats.Msg) {
 		p.sess.log.Warn("malformed reply", "route", p.cmdMerge, "err", err)
 		resp.Status, resp.ValidMsg = errs.CodeSystem, errs.ErrSystem.Msg
 		p.sess.send(resp)
+		endSpan(p.span, errs.CodeSystem, "malformed reply")
 		return
 	}
+	endSpan(p.span, r.Status, r.Error)
 	if r.Void {
 		return // a request/void route: acknowledged, nothing for the client
 	}
@@ -556,6 +583,7 @@ func (s *Server) sweep() {
 				Status:   errs.CodeSystem,
 				ValidMsg: "request timeout",
 			})
+			endSpan(p.span, errs.CodeSystem, "request timeout")
 			expired[i] = pendingReq{}
 		}
 	}

@@ -9,8 +9,10 @@ import (
 
 	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/fabric"
+	"github.com/iogo-dev/iogo/pkg/trace"
 	"github.com/iogo-dev/iogo/pkg/wire"
 	"github.com/nats-io/nats.go"
+	oteltrace "go.opentelemetry.io/otel/trace"
 )
 
 // MaxCallDepth bounds the nesting of server-to-server calls; a call that
@@ -103,16 +105,27 @@ func Call[Req, Resp any](ctx context.Context, caller Caller, cmd, sub int32, req
 	if err != nil {
 		return zero, err
 	}
+	var span oteltrace.Span
+	if cl.tr != nil {
+		span = cl.traceOut(ctx, "call "+routeName(cmd, sub), oteltrace.SpanKindClient, msg.Header,
+			trace.AttrRoute.String(routeName(cmd, sub)), trace.AttrUser.Int64(callUser(msg)))
+	}
 	ctx, cancel := cl.withTimeout(ctx)
 	defer cancel()
 	reply, err := cl.nc.RequestMsgWithContext(ctx, msg)
 	if err == nil && fabric.IsNoResponders(reply) {
 		err = nats.ErrNoResponders
 	}
+	var v Resp
 	if err != nil {
-		return zero, callError(cmd, sub, err)
+		err = callError(cmd, sub, err)
+	} else {
+		v, err = decodeReply(reply, out)
 	}
-	return decodeReply(reply, out)
+	if span != nil {
+		endCall(span, err)
+	}
+	return v, err
 }
 
 // Send sends req to route (cmd, sub), served by one instance of the service
@@ -126,6 +139,11 @@ func Send[Req any](ctx context.Context, caller Caller, cmd, sub int32, req Req) 
 	cl, msg, err := callMsg(caller, fabric.Request(cmd, sub), cmd, sub, req)
 	if err != nil {
 		return err
+	}
+	if cl.tr != nil {
+		span := cl.traceOut(ctx, "send "+routeName(cmd, sub), oteltrace.SpanKindProducer, msg.Header,
+			trace.AttrRoute.String(routeName(cmd, sub)))
+		defer span.End()
 	}
 	if err := cl.nc.PublishMsg(msg); err != nil {
 		return fmt.Errorf("logic: send %d-%d: %w", cmd, sub, err)
@@ -174,6 +192,11 @@ func CallAll[Req, Resp any](ctx context.Context, caller Caller, cmd, sub int32, 
 	cl, msg, err := callMsg(caller, fabric.All(cmd, sub), cmd, sub, req)
 	if err != nil {
 		return res, err
+	}
+	if cl.tr != nil {
+		span := cl.traceOut(ctx, "call-all "+routeName(cmd, sub), oteltrace.SpanKindClient, msg.Header,
+			trace.AttrRoute.String(routeName(cmd, sub)))
+		defer span.End()
 	}
 	ctx, cancel := cl.withTimeout(ctx)
 	defer cancel()

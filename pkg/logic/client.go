@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/registry"
+	"github.com/iogo-dev/iogo/pkg/trace"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	oteltrace "go.opentelemetry.io/otel/trace"
 )
 
 // DefaultCallTimeout bounds a Client request that has no context deadline.
@@ -29,6 +31,7 @@ type Client struct {
 	reg     *registry.Registry
 	log     *slog.Logger
 	timeout time.Duration
+	tr      *trace.Tracer // nil: tracing off
 }
 
 // ClientConfig configures NewClient.
@@ -40,6 +43,9 @@ type ClientConfig struct {
 	CallTimeout time.Duration
 	// Logger receives the client's logs; nil discards them.
 	Logger *slog.Logger
+	// TracerProvider traces the client's calls, events and pushes; nil
+	// turns tracing off.
+	TracerProvider oteltrace.TracerProvider
 }
 
 // NewClient returns a Client on an established broker connection; it binds
@@ -62,7 +68,8 @@ func NewClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{nc: cfg.Conn, js: js, reg: reg, log: cfg.Logger, timeout: cfg.CallTimeout}, nil
+	return &Client{nc: cfg.Conn, js: js, reg: reg, log: cfg.Logger, timeout: cfg.CallTimeout,
+		tr: trace.New(cfg.TracerProvider)}, nil
 }
 
 // Registry returns the cluster registry the client uses.

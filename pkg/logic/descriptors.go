@@ -77,3 +77,11 @@ func descriptorSet(names []string) (set []byte, missing []string, err error) {
 	set, err = proto.MarshalOptions{Deterministic: true}.Marshal(fds)
 	return set, missing, err
 }
+
+// DescriptorSet returns a serialized google.protobuf.FileDescriptorSet with
+// the message types that routes and pushes carry and the files they import,
+// from the linked-in registry, as the server publishes it; names not linked
+// in are returned in missing. Code generation (package gen) reads it.
+func DescriptorSet(routes []Route, pushes []PushRoute) (set []byte, missing []string, err error) {
+	return descriptorSet(payloadTypes(routes, pushes))
+}

@@ -11,9 +11,11 @@ import (
 
 	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/fabric"
+	"github.com/iogo-dev/iogo/pkg/trace"
 	"github.com/iogo-dev/iogo/pkg/wire"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	oteltrace "go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -174,6 +176,11 @@ func (cl *Client) publish(ctx context.Context, topic string, msg proto.Message, 
 		return fmt.Errorf("logic: publish %s: %w", topic, err)
 	}
 	m := &nats.Msg{Subject: fabric.Event(topic), Header: meta.Header(), Data: data}
+	if cl.tr != nil {
+		span := cl.traceOut(ctx, "publish "+topic, oteltrace.SpanKindProducer, m.Header,
+			trace.AttrTopic.String(topic), trace.AttrUser.Int64(user))
+		defer span.End()
+	}
 	if !durable {
 		if err := cl.nc.PublishMsg(m); err != nil {
 			return fmt.Errorf("logic: publish %s: %w", topic, err)
@@ -370,7 +377,14 @@ func (s *Server) serveEvent(sb *Subscription, h nats.Header, data []byte) error 
 	}
 	c := s.ctxs.Get().(*Ctx)
 	c.reset(s.ctx, fabric.Meta{UserID: em.UserID}, wire.Protobuf{}, s)
+	var span oteltrace.Span
+	if s.tr != nil {
+		span = s.traceEvent(c, sb, h)
+	}
 	err = sb.serve(c, data)
+	if span != nil {
+		endCall(span, err)
+	}
 	c.ctx, c.srv = nil, nil
 	s.ctxs.Put(c)
 	if errors.Is(err, ErrBadEvent) {

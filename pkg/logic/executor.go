@@ -4,6 +4,7 @@ import (
 	"context"
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 
 	"github.com/iogo-dev/iogo/pkg/fabric"
 	"github.com/nats-io/nats.go"
@@ -78,6 +79,10 @@ type executors struct {
 	// shard's mu.
 	closeMu sync.RWMutex
 	closed  bool
+
+	// queued counts the tasks waiting on every executor; active the
+	// executors running (stats.go).
+	queued, active atomic.Int64
 }
 
 func newExecutors(max int, run func(task)) *executors {
@@ -103,6 +108,7 @@ func (e *executors) submit(k execKey, t task) bool {
 		return false
 	}
 	ex.q = append(ex.q, t)
+	e.queued.Add(1)
 	start := !ex.running
 	ex.running = true
 	if start {
@@ -110,6 +116,7 @@ func (e *executors) submit(k execKey, t task) bool {
 	}
 	s.mu.Unlock()
 	if start {
+		e.active.Add(1)
 		go e.drain(s, k, ex)
 	}
 	return true
@@ -123,6 +130,7 @@ func (e *executors) drain(s *shard, k execKey, ex *executor) {
 			ex.running = false
 			delete(s.m, k)
 			s.mu.Unlock()
+			e.active.Add(-1)
 			return
 		}
 		t := ex.q[ex.head]
@@ -132,6 +140,7 @@ func (e *executors) drain(s *shard, k execKey, ex *executor) {
 			ex.q, ex.head = ex.q[:0], 0
 		}
 		s.mu.Unlock()
+		e.queued.Add(-1)
 		e.run(t)
 	}
 }

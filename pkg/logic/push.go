@@ -7,8 +7,10 @@ import (
 
 	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/fabric"
+	"github.com/iogo-dev/iogo/pkg/trace"
 	"github.com/iogo-dev/iogo/proto/iohao"
 	"github.com/nats-io/nats.go"
+	oteltrace "go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -30,6 +32,11 @@ func (cl *Client) PushTo(ctx context.Context, userIDs []int64, cmd, sub int32, m
 	m, err := pushMsg(cmd, sub, msg)
 	if err != nil {
 		return err
+	}
+	if cl.tr != nil {
+		span := cl.traceOut(ctx, "push "+routeName(cmd, sub), oteltrace.SpanKindProducer, m.Header,
+			trace.AttrRoute.String(routeName(cmd, sub)))
+		defer span.End()
 	}
 	for _, u := range userIDs {
 		if err := ctx.Err(); err != nil {
@@ -54,6 +61,11 @@ func (cl *Client) PushAll(ctx context.Context, cmd, sub int32, msg proto.Message
 		return err
 	}
 	m.Subject = fabric.PushAll
+	if cl.tr != nil {
+		span := cl.traceOut(ctx, "push-all "+routeName(cmd, sub), oteltrace.SpanKindProducer, m.Header,
+			trace.AttrRoute.String(routeName(cmd, sub)))
+		defer span.End()
+	}
 	if err := cl.nc.PublishMsg(m); err != nil {
 		return fmt.Errorf("logic: push %d-%d to all: %w", cmd, sub, err)
 	}

@@ -2,6 +2,7 @@ package logic
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -50,6 +51,31 @@ func (s *Server) instance() registry.Instance {
 		in.Pushes = append(in.Pushes, registry.Push{Cmd: p.Cmd, Sub: p.Sub, Type: p.Type, Doc: p.Doc})
 	}
 	return in
+}
+
+// warnSharedRoutes logs, loudly, every route of this server that a live
+// instance of another service also serves: both services receive its
+// requests (their queue groups differ), so each request runs twice and the
+// caller gets whichever answer comes first. Tests use this on purpose;
+// production deployments should not.
+func (s *Server) warnSharedRoutes(ctx context.Context) error {
+	live, err := s.client.Registry().Instances(ctx)
+	if err != nil {
+		return fmt.Errorf("logic: read the registry: %w", err)
+	}
+	for _, in := range live {
+		if in.Service == s.cfg.Service {
+			continue
+		}
+		for _, merge := range in.Routes {
+			if r := s.table.Lookup(merge>>16, merge&0xffff); r != nil {
+				s.log.Warn("route also served by another service: each request runs in both",
+					slog.String("route", r.String()), slog.String("other_service", in.Service),
+					slog.String("other_instance", in.ID))
+			}
+		}
+	}
+	return nil
 }
 
 // register publishes the routes (when routes is set) and writes the

@@ -14,8 +14,12 @@ import (
 
 	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/fabric"
+	"github.com/iogo-dev/iogo/pkg/stats"
+	"github.com/iogo-dev/iogo/pkg/trace"
 	"github.com/iogo-dev/iogo/pkg/wire"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	oteltrace "go.opentelemetry.io/otel/trace"
 )
 
 // Defaults of Config.
@@ -65,6 +69,16 @@ type Config struct {
 
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
+	// TracerProvider traces requests, calls, events and pushes
+	// (OpenTelemetry, W3C trace context in NATS headers; see package
+	// trace); nil turns tracing off at no cost.
+	TracerProvider oteltrace.TracerProvider
+	// Debug prints a debug block per request (debug.go); nil, the default,
+	// prints nothing at no cost. `iogo dev` turns it on.
+	Debug *DebugConfig
+	// DisableStats turns off the per-route stats and the NATS micro
+	// service that publishes them (package stats, statsrv.go).
+	DisableStats bool
 }
 
 // Validate fills in defaults and reports a missing or invalid field.
@@ -112,6 +126,10 @@ type Server struct {
 	pushes      []PushRoute
 	descriptors []byte // FileDescriptorSet of the payload types
 	exec        *executors
+	tr          *trace.Tracer   // nil: tracing off
+	debug       *debugOut       // nil: no debug blocks
+	stats       *stats.Recorder // nil: DisableStats
+	micro       micro.Service   // the stats micro service, once started
 	ctxs        sync.Pool
 
 	nc        *nats.Conn
@@ -167,6 +185,8 @@ func New(cfg Config) (*Server, error) {
 		loopDone: make(chan struct{}),
 		hbStop:   make(chan struct{}),
 		hbDone:   make(chan struct{}),
+		tr:       trace.New(cfg.TracerProvider),
+		debug:    newDebugOut(cfg.Debug),
 	}
 	set, missing, err := descriptorSet(payloadTypes(table.Routes(), pushes))
 	if err != nil {
@@ -177,6 +197,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.descriptors = set
 	s.exec = newExecutors(cfg.MaxPending, s.run)
+	if !cfg.DisableStats {
+		s.stats = newRecorder(s)
+	}
 	s.ctxs.New = func() any { return &Ctx{buf: make([]byte, 0, 256)} }
 	return s, nil
 }
@@ -220,12 +243,16 @@ func (s *Server) Start(ctx context.Context) error {
 		s.cancel()
 		return err
 	}
-	cl, err := NewClient(ctx, ClientConfig{Conn: s.nc, Logger: s.log})
+	cl, err := NewClient(ctx, ClientConfig{Conn: s.nc, Logger: s.log, TracerProvider: s.cfg.TracerProvider})
 	if err != nil {
 		s.abort()
 		return err
 	}
 	s.client = cl
+	if err := s.warnSharedRoutes(ctx); err != nil {
+		s.abort()
+		return err
+	}
 	if err := cl.Registry().PublishRoutes(ctx, s.registryRoutes()); err != nil {
 		s.abort()
 		return fmt.Errorf("logic: publish routes: %w", err)
@@ -251,6 +278,10 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	if err := s.flush(ctx); err != nil {
+		s.abort()
+		return err
+	}
+	if err := s.startStats(); err != nil { // statsrv.go
 		s.abort()
 		return err
 	}
@@ -292,6 +323,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// Deregister first: external servers stop routing bound users here
 	// (they answer them errs.CodeLogicGone) while requests in flight finish.
 	s.stopHeartbeats()
+	s.stopStats()
 	s.deregister(ctx)
 	// Events stop first: their handlers may still call routes (event.go).
 	evErr := s.events.drain(ctx)
@@ -379,6 +411,7 @@ func (s *Server) flush(ctx context.Context) error {
 }
 
 func (s *Server) abort() {
+	s.stopStats()
 	for _, sub := range s.subs {
 		_ = sub.Unsubscribe()
 	}
@@ -444,7 +477,27 @@ func (s *Server) run(t task) {
 	}
 	c := s.ctxs.Get().(*Ctx)
 	c.reset(s.ctx, t.meta, codec, s)
+	var span oteltrace.Span
+	if s.tr != nil {
+		span = s.traceRequest(c, t) // tracing.go
+	}
+	var began, debugBegan time.Time
+	if s.stats != nil {
+		began = time.Now()
+	}
+	if s.debug != nil {
+		debugBegan = s.debug.cfg.Now()
+	}
 	out, e := t.route.Serve(c, t.msg.Data)
+	if s.stats != nil {
+		s.observe(t.route, time.Since(began), e) // statsrv.go
+	}
+	if s.debug != nil {
+		s.debugRun(t, c, debugBegan, out, e) // debug.go
+	}
+	if span != nil {
+		endSpan(span, e)
+	}
 	switch {
 	case e != nil:
 		s.respondError(t.msg, e)

@@ -1,10 +1,13 @@
 package logic_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -391,4 +394,44 @@ func Example() {
 	}
 	fmt.Println(srv.Service(), len(srv.Routes()))
 	// Output: hello 1
+}
+
+// TestSharedRouteWarned: a service that starts on a route a live instance
+// of another service serves is warned about it, naming both.
+func TestSharedRouteWarned(t *testing.T) {
+	ns := startNATS(t)
+	router := func() *route.Router {
+		r := route.NewRouter()
+		route.Handle(r.Group(7), 1, func(*logic.Ctx, int32) (int32, error) { return 0, nil })
+		return r
+	}
+	startLogic(t, ns, router(), func(c *logic.Config) { c.Service = "owner" })
+	var logs syncBuffer
+	startLogic(t, ns, router(), func(c *logic.Config) {
+		c.Service = "intruder"
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	out := logs.String()
+	if !strings.Contains(out, "route also served by another service") || !strings.Contains(out, "route=7-1") ||
+		!strings.Contains(out, "other_service=owner") {
+		t.Fatalf("no warning about the shared route:\n%s", out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -19,7 +19,8 @@
 // Routes need a logged-in session unless registered with Public (login
 // itself); Internal routes serve other servers only. DeclarePush records
 // the routes on which the service pushes to clients, with their payload
-// type, for the registry and generated client SDKs.
+// type, for the registry and generated client SDKs; DeclareError names the
+// error codes a service returns, for API docs and SDK error enums.
 //
 // A Router is built by one goroutine before the server starts; it is not
 // safe for concurrent registration.
@@ -44,6 +45,7 @@ type Router struct {
 	routes []*entry
 	pushes []logic.PushRoute
 	events []logic.Subscription // Subscribe (event.go)
+	codes  []errs.Info          // DeclareError (errors.go)
 	errs   []error
 }
 

@@ -8,6 +8,7 @@ package svcmain
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,7 +19,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iogo-dev/iogo/pkg/gen"
 	"github.com/iogo-dev/iogo/pkg/logic"
+	"github.com/iogo-dev/iogo/pkg/trace"
 	"github.com/nats-io/nats.go"
 )
 
@@ -152,6 +155,9 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 	fs.IntVar(&cfg.MaxPending, "max-pending", logic.DefaultMaxPending, "requests allowed to wait per user")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", logic.DefaultShutdownTimeout, "how long shutdown waits for in-flight requests")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
+	debugOn := fs.Bool("debug", false, "print a debug block (handler, user, params, response, duration, trace) per request to stderr")
+	debugThreshold := fs.Duration("debug-threshold", 0, "print debug blocks only for requests at least this slow")
+	dump := fs.Bool("dump-routes", false, "print the route table (routes, pushes, errors, descriptors) as JSON and exit; needs no broker")
 	AnnotateEnv(fs, spec.EnvPrefix)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: %s [flags]\n\nThe iogo %s logic service. Every flag can also be set "+
@@ -166,6 +172,9 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 		fmt.Fprintf(stderr, "%s: %v\n", spec.Service, err)
 		return ExitUsage
 	}
+	if *dump {
+		return dumpRoutes(spec, stdout, stderr)
+	}
 	log, err := NewLogger(stderr, level)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", spec.Service, err)
@@ -175,6 +184,23 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 	cfg.Brokers = SplitList(brokers)
 	if user != "" {
 		cfg.NATSOptions = append(cfg.NATSOptions, nats.UserInfo(user, password))
+	}
+	// OTLP tracing when OTEL_EXPORTER_OTLP_ENDPOINT is set (package trace).
+	tp, stopTracing, err := trace.Setup(ctx, spec.Service, cfg.InstanceID)
+	if err != nil {
+		log.Error("tracing", slog.Any("error", err))
+		return ExitError
+	}
+	defer func() {
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(tctx); err != nil {
+			log.Warn("tracing shutdown", slog.Any("error", err))
+		}
+	}()
+	cfg.TracerProvider = tp
+	if *debugOn {
+		cfg.Debug = &logic.DebugConfig{Writer: stderr, Threshold: *debugThreshold}
 	}
 	srv, err := logic.New(cfg)
 	if err != nil {
@@ -194,6 +220,20 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Error("shutdown", slog.Any("error", err))
+		return ExitError
+	}
+	return ExitOK
+}
+
+// dumpRoutes prints the service's route table as the JSON of gen.Service,
+// which `iogo gen -binary` reads.
+func dumpRoutes(spec Logic, stdout, stderr io.Writer) int {
+	svc, err := gen.FromRouter(spec.Service, spec.Routes())
+	if err == nil {
+		err = json.NewEncoder(stdout).Encode(svc)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", spec.Service, err)
 		return ExitError
 	}
 	return ExitOK

@@ -50,6 +50,7 @@ func parseSettings(args []string, lookupEnv func(string) (string, bool), out io.
 	fs.StringVar(&routes, "routes", "", "comma-separated route URLs of ALL cluster nodes, this one included (nats-route://host:6222)")
 	fs.StringVar(&s.cfg.ClusterAdvertise, "cluster-advertise", "", "host:port advertised to other nodes for routes")
 	fs.IntVar(&s.cfg.HTTPPort, "http-port", 0, "NATS monitoring port; 0 = off, -1 = random")
+	fs.StringVar(&s.cfg.MetricsAddr, "metrics", "", `Prometheus /metrics listen address (logic servers' per-route stats gathered over NATS); "" = off`)
 	fs.StringVar(&s.cfg.User, "user", "", "user required from clients (with -password)")
 	fs.StringVar(&s.cfg.Password, "password", "", "password required from clients; prefer the environment variable")
 	fs.IntVar(&maxPayload, "max-payload", 0, "largest message in bytes; 0 = 2 MiB (room for a full 1 MiB client frame and its headers)")

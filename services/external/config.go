@@ -40,6 +40,7 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool), errOut io.W
 	fs.StringVar(&s.cfg.TCPAddr, "tcp", "", `TCP listen address; "" disables TCP`)
 	fs.StringVar(&s.cfg.KCPAddr, "kcp", "", `KCP (UDP) listen address; "" disables KCP`)
 	fs.StringVar(&s.cfg.KCPMode, "kcp-mode", external.KCPFast, "KCP mode: fast or normal")
+	fs.StringVar(&s.cfg.MetricsAddr, "metrics", "", `Prometheus /metrics listen address (gate sessions, pending requests); "" = off`)
 	fs.StringVar(&s.cfg.ID, "id", "", "gate instance ID, a NATS subject token (default random)")
 	fs.StringVar(&s.cfg.Codec, "codec", wire.NameProtobuf, "default codec: protobuf or json")
 	fs.IntVar(&s.cfg.MaxFrame, "max-frame", wire.DefaultMaxFrame, "largest client envelope in bytes")

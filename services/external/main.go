@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/external"
+	"github.com/iogo-dev/iogo/pkg/trace"
 )
 
 // Start-up and shutdown limits.
@@ -50,6 +51,20 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: s.logLevel}))
 	s.cfg.Logger = log
+	// OTLP tracing when OTEL_EXPORTER_OTLP_ENDPOINT is set (package trace).
+	tp, stopTracing, err := trace.Setup(ctx, "external", s.cfg.ID)
+	if err != nil {
+		log.Error("tracing", "err", err)
+		return 1
+	}
+	defer func() {
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		defer cancel()
+		if err := stopTracing(tctx); err != nil {
+			log.Warn("tracing shutdown", "err", err)
+		}
+	}()
+	s.cfg.TracerProvider = tp
 	srv, err := external.New(s.cfg)
 	if err != nil {
 		log.Error("invalid configuration", "err", err)

@@ -41,6 +41,7 @@ const maxDeviceID = 128
 // Router returns the routes of the login service.
 func Router() *route.Router {
 	r := route.NewRouter()
+	r.DeclareError("DeviceID", ErrDeviceID)
 	g := r.Group(Cmd)
 	route.Handle(g, SubGuest, guestLogin, route.Public(),
 		route.Doc("Logs a device in as a guest and binds the connection to its user; a previous session of the user is kicked (-1007)."))
@@ -48,6 +49,8 @@ func Router() *route.Router {
 	return r
 }
 
+// guestLogin logs a device in as a guest and binds the connection to its
+// user; a previous session of the user is kicked (-1007).
 func guestLogin(c *logic.Ctx, req *loginpb.GuestLogin) (*loginpb.User, error) {
 	if n := len(req.DeviceId); n == 0 || n > maxDeviceID {
 		return nil, ErrDeviceID

@@ -1,0 +1,71 @@
+package logic
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/iogo-dev/iogo/pkg/errs"
+	"github.com/iogo-dev/iogo/pkg/stats"
+)
+
+// Stats of a logic server (package stats): a Recorder fed by run, and a
+// NATS micro service publishing its snapshots, since a logic server opens
+// no port.
+
+func newRecorder(s *Server) *stats.Recorder {
+	routes := s.table.Routes()
+	merges := make([]int32, len(routes))
+	for i := range routes {
+		merges[i] = routes[i].CmdMerge()
+	}
+	return stats.NewRecorder(s.cfg.Service, s.cfg.InstanceID, merges)
+}
+
+// observe records one served request.
+func (s *Server) observe(r *Route, took time.Duration, e *errs.Error) {
+	var code int32
+	if e != nil {
+		code = e.Code
+	}
+	s.stats.Observe(r.CmdMerge(), took, code)
+}
+
+// Stats returns a snapshot of the server's per-route stats and queues; the
+// zero Snapshot with DisableStats.
+func (s *Server) Stats() stats.Snapshot {
+	if s.stats == nil {
+		return stats.Snapshot{}
+	}
+	var inbound int64
+	if s.in != nil {
+		inbound = int64(len(s.in))
+	}
+	return s.stats.Snapshot(s.exec.queued.Load(), s.exec.active.Load(), inbound)
+}
+
+// startStats registers the server as a NATS micro service. A failure
+// (such as a service name micro does not accept) costs the stats only, so
+// it is logged, not returned.
+func (s *Server) startStats() error {
+	if s.stats == nil || len(s.table.Routes()) == 0 {
+		return nil
+	}
+	svc, err := stats.Register(s.nc, s.cfg.Service, s.cfg.InstanceID, s.cfg.Version, s.Stats)
+	if err != nil {
+		s.log.Warn("stats not published", slog.Any("error", err))
+		return nil
+	}
+	s.micro = svc
+	return nil
+}
+
+// stopStats stops the micro service; safe to call more than once.
+func (s *Server) stopStats() {
+	if s.micro == nil {
+		return
+	}
+	if err := s.micro.Stop(); err != nil {
+		s.log.Warn("stats service stop", slog.Any("error", err))
+	}
+	s.micro = nil
+}

@@ -1,0 +1,137 @@
+package stats
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Gather timing: Gather returns once no reply has come for GatherQuiet, or
+// after GatherTimeout at most.
+const (
+	GatherQuiet   = 100 * time.Millisecond
+	GatherTimeout = 2 * time.Second
+)
+
+// Gather asks every micro service on nc's account for its STATS
+// ($SRV.STATS) and returns the Snapshots of the iogo logic servers among
+// them, sorted by service and instance.
+func Gather(ctx context.Context, nc *nats.Conn) ([]Snapshot, error) {
+	inbox := nc.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	subject, err := micro.ControlSubject(micro.StatsVerb, "", "")
+	if err != nil {
+		return nil, err
+	}
+	if err := nc.PublishRequest(subject, inbox, nil); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, GatherTimeout)
+	defer cancel()
+	var out []Snapshot
+	for {
+		qctx, qcancel := context.WithTimeout(ctx, GatherQuiet)
+		m, err := sub.NextMsgWithContext(qctx)
+		qcancel()
+		if err != nil {
+			break // quiet, or out of time
+		}
+		var st micro.Stats
+		if json.Unmarshal(m.Data, &st) != nil || st.Metadata[MetaInstance] == "" {
+			continue // not an iogo logic server
+		}
+		for _, ep := range st.Endpoints {
+			var snap Snapshot
+			if ep.Name == Endpoint && json.Unmarshal(ep.Data, &snap) == nil {
+				out = append(out, snap)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b Snapshot) int {
+		return strings.Compare(a.Service+"\x00"+a.Instance, b.Service+"\x00"+b.Instance)
+	})
+	return out, ctx.Err()
+}
+
+// Metric descriptions exported by Collector.
+var (
+	descCalls = prometheus.NewDesc("iogo_route_calls_total",
+		"Requests served per route.", []string{"service", "instance", "route"}, nil)
+	descErrors = prometheus.NewDesc("iogo_route_errors_total",
+		"Requests that failed per route and error code.", []string{"service", "instance", "route", "code"}, nil)
+	descLatency = prometheus.NewDesc("iogo_route_duration_seconds",
+		"Time to serve a request per route.", []string{"service", "instance", "route"}, nil)
+	descQueued = prometheus.NewDesc("iogo_executor_queued",
+		"Requests and functions waiting on a logic server's executors.", []string{"service", "instance"}, nil)
+	descExecutors = prometheus.NewDesc("iogo_executors_active",
+		"Executors running on a logic server.", []string{"service", "instance"}, nil)
+	descInbound = prometheus.NewDesc("iogo_inbound_pending",
+		"Requests received by a logic server and not yet dispatched.", []string{"service", "instance"}, nil)
+	descUp = prometheus.NewDesc("iogo_logic_instances",
+		"Logic server instances that answered the last scrape.", nil, nil)
+)
+
+// Collector is a prometheus.Collector of the logic servers' stats,
+// gathered over nc at every scrape.
+type Collector struct {
+	nc *nats.Conn
+}
+
+// NewCollector returns a Collector gathering over nc.
+func NewCollector(nc *nats.Conn) *Collector { return &Collector{nc: nc} }
+
+// Describe sends the descriptions of the metrics.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descCalls, descErrors, descLatency, descQueued, descExecutors, descInbound, descUp} {
+		ch <- d
+	}
+}
+
+// Collect gathers the snapshots and sends them as metrics.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	snaps, _ := Gather(context.Background(), c.nc)
+	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, float64(len(snaps)))
+	for _, s := range snaps {
+		ch <- prometheus.MustNewConstMetric(descQueued, prometheus.GaugeValue, float64(s.Queued), s.Service, s.Instance)
+		ch <- prometheus.MustNewConstMetric(descExecutors, prometheus.GaugeValue, float64(s.Executors), s.Service, s.Instance)
+		ch <- prometheus.MustNewConstMetric(descInbound, prometheus.GaugeValue, float64(s.Inbound), s.Service, s.Instance)
+		for _, r := range s.Routes {
+			ch <- prometheus.MustNewConstMetric(descCalls, prometheus.CounterValue, float64(r.Calls), s.Service, s.Instance, r.Route)
+			for code, n := range r.Errors {
+				ch <- prometheus.MustNewConstMetric(descErrors, prometheus.CounterValue, float64(n), s.Service, s.Instance, r.Route, code)
+			}
+			buckets := make(map[float64]uint64, len(s.Buckets))
+			var cum uint64
+			for i, ub := range s.Buckets {
+				if i < len(r.Latency) {
+					cum += r.Latency[i]
+				}
+				buckets[ub] = cum
+			}
+			ch <- prometheus.MustNewConstHistogram(descLatency, r.Calls, r.Seconds, buckets, s.Service, s.Instance, r.Route)
+		}
+	}
+}
+
+// Handler returns an HTTP handler serving, in Prometheus format, the logic
+// servers' stats gathered over nc plus the serving process's Go runtime
+// and process metrics.
+func Handler(nc *nats.Conn) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector(nc), collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
