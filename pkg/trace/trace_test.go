@@ -4,11 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -20,16 +16,15 @@ import (
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/route"
 	"github.com/iogo-dev/iogo/pkg/trace"
+	"github.com/iogo-dev/iogo/pkg/trace/otlptest"
 	"github.com/iogo-dev/iogo/pkg/wire"
 	"github.com/nats-io/nats.go"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	oteltrace "go.opentelemetry.io/otel/trace"
-	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"go.uber.org/goleak"
-	"google.golang.org/protobuf/proto"
 )
 
 // fasthttp (the gate's WebSocket server) and kcp-go keep goroutines of
@@ -41,70 +36,6 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreAnyFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).sched"),
 		goleak.IgnoreAnyFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).prepend"),
 	)
-}
-
-// span is a received span with the service that exported it.
-type span struct {
-	service string
-	*tracepb.Span
-}
-
-// receiver is an OTLP/HTTP trace receiver: it decodes protobuf
-// ExportTraceServiceRequests posted to /v1/traces.
-type receiver struct {
-	mu    sync.Mutex
-	spans []span
-}
-
-func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	var req coltrace.ExportTraceServiceRequest
-	if err == nil {
-		err = proto.Unmarshal(body, &req)
-	}
-	if r.URL.Path != "/v1/traces" || err != nil {
-		http.Error(w, fmt.Sprint(r.URL.Path, err), http.StatusBadRequest)
-		return
-	}
-	rc.mu.Lock()
-	for _, rs := range req.ResourceSpans {
-		var svc string
-		for _, a := range rs.GetResource().GetAttributes() {
-			if a.Key == "service.name" {
-				svc = a.GetValue().GetStringValue()
-			}
-		}
-		for _, ss := range rs.ScopeSpans {
-			for _, s := range ss.Spans {
-				rc.spans = append(rc.spans, span{svc, s})
-			}
-		}
-	}
-	rc.mu.Unlock()
-	out, _ := proto.Marshal(&coltrace.ExportTraceServiceResponse{})
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	_, _ = w.Write(out)
-}
-
-// lastTrace returns the spans, by name, of the trace whose root span
-// (named root) started last: the warm-up requests make traces too.
-func (rc *receiver) lastTrace(root string) map[string]span {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	var id []byte
-	var start uint64
-	for _, s := range rc.spans {
-		if s.Name == root && s.StartTimeUnixNano >= start {
-			id, start = s.TraceId, s.StartTimeUnixNano
-		}
-	}
-	m := make(map[string]span)
-	for _, s := range rc.spans {
-		if bytes.Equal(s.TraceId, id) {
-			m[s.Name] = s
-		}
-	}
-	return m
 }
 
 func TestNewProviderOff(t *testing.T) {
@@ -262,12 +193,8 @@ func (s *syncBuffer) String() string {
 // receiver, and checks that the spans form one trace with the right
 // parents, and that the handler's log line carries the trace ID.
 func TestOneTrace(t *testing.T) {
-	rc := &receiver{}
-	hs := httptest.NewUnstartedServer(rc)
-	hs.Config.SetKeepAlivesEnabled(false) // no idle exporter connections left behind
-	hs.Start()
-	defer hs.Close()
-	t.Setenv(trace.EnvEndpoint, hs.URL)
+	rc := otlptest.Start(t)
+	t.Setenv(trace.EnvEndpoint, rc.URL)
 
 	var flush []func(context.Context) error
 	st := startStack(t, func(service string) oteltrace.TracerProvider {
@@ -293,7 +220,7 @@ func TestOneTrace(t *testing.T) {
 		}
 	}
 
-	spans := rc.lastTrace("gate 1-0")
+	spans := rc.Trace("gate 1-0")
 	want := []struct {
 		name, service, parent string
 		kind                  tracepb.Span_SpanKind
@@ -317,8 +244,8 @@ func TestOneTrace(t *testing.T) {
 			if !ok {
 				t.Fatalf("missing; got %v", names(spans))
 			}
-			if s.service != w.service || s.Kind != w.kind {
-				t.Errorf("service %q kind %v, want %q %v", s.service, s.Kind, w.service, w.kind)
+			if s.Service != w.service || s.Kind != w.kind {
+				t.Errorf("service %q kind %v, want %q %v", s.Service, s.Kind, w.service, w.kind)
 			}
 			if !bytes.Equal(s.TraceId, root.TraceId) {
 				t.Errorf("trace %x, want %x", s.TraceId, root.TraceId)
@@ -369,10 +296,10 @@ func BenchmarkStack(b *testing.B) {
 	}
 }
 
-func names(m map[string]span) []string {
+func names(m map[string]otlptest.Span) []string {
 	var out []string
 	for n, s := range m {
-		out = append(out, s.service+":"+n)
+		out = append(out, s.Service+":"+n)
 	}
 	return out
 }
