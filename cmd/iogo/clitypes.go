@@ -18,11 +18,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
-	"google.golang.org/protobuf/types/descriptorpb"
-	"google.golang.org/protobuf/types/dynamicpb"
 
 	// The payload types of the bundled services, resolvable by name.
 	_ "github.com/iogo-dev/iogo/proto/demo"
@@ -43,7 +40,7 @@ type cliRoute struct {
 type typeBook struct {
 	routes map[int32]cliRoute
 	pushes map[int32]string // push route → payload type
-	files  *protoregistry.Files
+	types  *registry.Types  // nil: only the linked-in types
 	// fromRegistry reports that the routes came from the registry at
 	// source.
 	fromRegistry bool
@@ -99,7 +96,7 @@ func (b *typeBook) loadRegistry(ctx context.Context, brokers string) error {
 		return err
 	}
 	served := make(map[int32]bool)
-	files := new(protoregistry.Files)
+	var sets [][]byte
 	for _, in := range instances {
 		for _, m := range in.Routes {
 			served[m] = true
@@ -108,10 +105,10 @@ func (b *typeBook) loadRegistry(ctx context.Context, brokers string) error {
 			b.pushes[wire.Merge(p.Cmd, p.Sub)] = p.Type
 		}
 		if len(in.Descriptors) > 0 {
-			addDescriptors(files, in.Descriptors)
+			sets = append(sets, in.Descriptors)
 		}
 	}
-	b.files = files
+	b.types = registry.NewTypes(sets, nil) // a file that does not build is skipped
 	if len(routes) == 0 {
 		return nil // an empty registry: keep the bundled routes
 	}
@@ -127,44 +124,6 @@ func (b *typeBook) loadRegistry(ctx context.Context, brokers string) error {
 	return nil
 }
 
-// addDescriptors registers the files of a serialized FileDescriptorSet
-// that files lacks; files that do not resolve are skipped.
-func addDescriptors(files *protoregistry.Files, set []byte) {
-	var fds descriptorpb.FileDescriptorSet
-	if proto.Unmarshal(set, &fds) != nil {
-		return
-	}
-	for _, fdp := range fds.File {
-		if _, err := files.FindFileByPath(fdp.GetName()); err == nil {
-			continue
-		}
-		resolver := chainResolver{files}
-		fd, err := protodesc.NewFile(fdp, resolver)
-		if err != nil {
-			continue
-		}
-		_ = files.RegisterFile(fd)
-	}
-}
-
-// chainResolver resolves imports from the registry's files, then from the
-// linked-in ones.
-type chainResolver struct{ files *protoregistry.Files }
-
-func (r chainResolver) FindFileByPath(p string) (protoreflect.FileDescriptor, error) {
-	if fd, err := r.files.FindFileByPath(p); err == nil {
-		return fd, nil
-	}
-	return protoregistry.GlobalFiles.FindFileByPath(p)
-}
-
-func (r chainResolver) FindDescriptorByName(n protoreflect.FullName) (protoreflect.Descriptor, error) {
-	if d, err := r.files.FindDescriptorByName(n); err == nil {
-		return d, nil
-	}
-	return protoregistry.GlobalFiles.FindDescriptorByName(n)
-}
-
 // sorted returns the routes ordered by route.
 func (b *typeBook) sorted() []cliRoute {
 	out := make([]cliRoute, 0, len(b.routes))
@@ -175,18 +134,15 @@ func (b *typeBook) sorted() []cliRoute {
 	return out
 }
 
-// messageType resolves a protobuf full name: linked-in types first, then
-// the registry's descriptors as dynamic messages.
+// messageType resolves a protobuf full name: the registry's descriptors
+// (as dynamic messages) first, then the linked-in types.
 func (b *typeBook) messageType(name string) (protoreflect.MessageType, error) {
-	if mt, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName(name)); err == nil {
-		return mt, nil
+	var find func(protoreflect.FullName) (protoreflect.MessageType, error) = protoregistry.GlobalTypes.FindMessageByName
+	if b.types != nil {
+		find = b.types.FindMessageByName
 	}
-	if b.files != nil {
-		if d, err := b.files.FindDescriptorByName(protoreflect.FullName(name)); err == nil {
-			if md, ok := d.(protoreflect.MessageDescriptor); ok {
-				return dynamicpb.NewMessageType(md), nil
-			}
-		}
+	if mt, err := find(protoreflect.FullName(name)); err == nil {
+		return mt, nil
 	}
 	return nil, fmt.Errorf("unknown message type %q", name)
 }

@@ -13,11 +13,7 @@ import (
 	"github.com/iogo-dev/iogo/pkg/wire"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
-	"google.golang.org/protobuf/types/descriptorpb"
-	"google.golang.org/protobuf/types/dynamicpb"
 )
 
 // Push transcoding
@@ -49,7 +45,7 @@ type transcoder struct {
 
 	mu     sync.Mutex // guards the fields below; a leaf lock
 	key    [sha256.Size]byte
-	types  *dynamicpb.Types
+	types  *registry.Types
 	cache  map[protoreflect.FullName]protoreflect.MessageType // nil value: unknown
 	warned map[string]struct{}
 }
@@ -58,7 +54,7 @@ func newTranscoder(instances func() []registry.Instance, log *slog.Logger) *tran
 	t := &transcoder{
 		instances: instances,
 		log:       log,
-		types:     dynamicpb.NewTypes(new(protoregistry.Files)),
+		types:     registry.NewTypes(nil, nil),
 		cache:     make(map[protoreflect.FullName]protoreflect.MessageType),
 		warned:    make(map[string]struct{}),
 	}
@@ -104,7 +100,9 @@ func (t *transcoder) refresh() {
 		return
 	}
 	t.key = key
-	t.types = dynamicpb.NewTypes(buildFiles(sets, t.log))
+	t.types = registry.NewTypes(sets, func(file string, err error) {
+		t.log.Warn("registry descriptor left out", "file", file, "err", err)
+	})
 	clear(t.cache)
 	clear(t.warned)
 }
@@ -126,7 +124,7 @@ func (t *transcoder) toJSON(name string, data []byte) ([]byte, bool) {
 		t.warnOnce(name, "push of an unknown type sent to JSON sessions as protobuf bytes")
 		return nil, false
 	}
-	res := resolver{types: t.types}
+	res := t.types
 	m := mt.New().Interface()
 	if err := (proto.UnmarshalOptions{Resolver: res}).Unmarshal(data, m); err != nil {
 		t.warnOnce(name, "push that does not decode as its type sent to JSON sessions as it is", "err", err)
@@ -147,9 +145,6 @@ func (t *transcoder) lookup(name protoreflect.FullName) protoreflect.MessageType
 		return nil
 	}
 	if mt, err := t.types.FindMessageByName(name); err == nil {
-		return mt
-	}
-	if mt, err := protoregistry.GlobalTypes.FindMessageByName(name); err == nil {
 		return mt
 	}
 	return nil
@@ -187,116 +182,4 @@ func (p *outPush) forSession(sess *session) wire.Message {
 		p.json = &j
 	}
 	return *p.json
-}
-
-// buildFiles builds one file registry from serialized FileDescriptorSets.
-// A file named in several sets is taken from the first. Imports resolve
-// within the sets, then among the files linked into the gate. A file that
-// does not build is logged and left out, with the files importing it.
-func buildFiles(sets [][]byte, log *slog.Logger) *protoregistry.Files {
-	b := fileBuilder{
-		protos: make(map[string]*descriptorpb.FileDescriptorProto),
-		files:  new(protoregistry.Files),
-		state:  make(map[string]uint8),
-		log:    log,
-	}
-	var order []string
-	for _, raw := range sets {
-		var set descriptorpb.FileDescriptorSet
-		if err := proto.Unmarshal(raw, &set); err != nil {
-			log.Warn("malformed descriptor set in the service registry", "err", err)
-			continue
-		}
-		for _, f := range set.GetFile() {
-			if _, ok := b.protos[f.GetName()]; !ok {
-				b.protos[f.GetName()] = f
-				order = append(order, f.GetName())
-			}
-		}
-	}
-	for _, name := range order {
-		b.add(name)
-	}
-	return b.files
-}
-
-type fileBuilder struct {
-	protos map[string]*descriptorpb.FileDescriptorProto
-	files  *protoregistry.Files
-	state  map[string]uint8 // 1 while its imports are being added, 2 when done
-	log    *slog.Logger
-}
-
-// add registers file name after its imports.
-func (b *fileBuilder) add(name string) {
-	fdp, ok := b.protos[name]
-	if !ok || b.state[name] != 0 {
-		return // not in the sets (resolved from the gate's files), or seen
-	}
-	b.state[name] = 1
-	for _, dep := range fdp.GetDependency() {
-		if b.state[dep] == 1 {
-			b.log.Warn("import cycle in registry descriptors", "file", name, "import", dep)
-			b.state[name] = 2
-			return
-		}
-		b.add(dep)
-	}
-	b.state[name] = 2
-	fd, err := protodesc.NewFile(fdp, resolver{files: b.files})
-	if err == nil {
-		err = b.files.RegisterFile(fd)
-	}
-	if err != nil {
-		b.log.Warn("registry descriptor left out", "file", name, "err", err)
-	}
-}
-
-// resolver looks up descriptors and types built from the registry, then
-// the gate's own (protoregistry.GlobalFiles, protoregistry.GlobalTypes).
-type resolver struct {
-	files *protoregistry.Files // for protodesc.NewFile
-	types *dynamicpb.Types     // for decoding and encoding
-}
-
-func (r resolver) FindFileByPath(path string) (protoreflect.FileDescriptor, error) {
-	if fd, err := r.files.FindFileByPath(path); err == nil {
-		return fd, nil
-	}
-	return protoregistry.GlobalFiles.FindFileByPath(path)
-}
-
-func (r resolver) FindDescriptorByName(name protoreflect.FullName) (protoreflect.Descriptor, error) {
-	if d, err := r.files.FindDescriptorByName(name); err == nil {
-		return d, nil
-	}
-	return protoregistry.GlobalFiles.FindDescriptorByName(name)
-}
-
-func (r resolver) FindMessageByName(name protoreflect.FullName) (protoreflect.MessageType, error) {
-	if mt, err := r.types.FindMessageByName(name); err == nil {
-		return mt, nil
-	}
-	return protoregistry.GlobalTypes.FindMessageByName(name)
-}
-
-func (r resolver) FindMessageByURL(url string) (protoreflect.MessageType, error) {
-	if mt, err := r.types.FindMessageByURL(url); err == nil {
-		return mt, nil
-	}
-	return protoregistry.GlobalTypes.FindMessageByURL(url)
-}
-
-func (r resolver) FindExtensionByName(name protoreflect.FullName) (protoreflect.ExtensionType, error) {
-	if xt, err := r.types.FindExtensionByName(name); err == nil {
-		return xt, nil
-	}
-	return protoregistry.GlobalTypes.FindExtensionByName(name)
-}
-
-func (r resolver) FindExtensionByNumber(message protoreflect.FullName, field protoreflect.FieldNumber) (protoreflect.ExtensionType, error) {
-	if xt, err := r.types.FindExtensionByNumber(message, field); err == nil {
-		return xt, nil
-	}
-	return protoregistry.GlobalTypes.FindExtensionByNumber(message, field)
 }
