@@ -208,3 +208,28 @@ func deadline(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// aptInstall installs Debian packages a test needs and fails the test when
+// that is not possible: a missing tool is a broken machine, never a reason
+// to skip. On a fresh machine the package lists may be empty, so a failed
+// install is retried after apt-get update.
+func aptInstall(t *testing.T, pkgs ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	defer cancel()
+	run := func(args ...string) ([]byte, error) {
+		cmd := exec.CommandContext(ctx, "apt-get", args...)
+		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+		return cmd.CombinedOutput()
+	}
+	install := append([]string{"install", "-y", "--no-install-recommends"}, pkgs...)
+	if _, err := run(install...); err == nil {
+		return
+	}
+	if out, err := run("update"); err != nil {
+		t.Fatalf("apt-get update: %v\n%s", err, out)
+	}
+	if out, err := run(install...); err != nil {
+		t.Fatalf("apt-get install %v: %v\n%s", pkgs, err, out)
+	}
+}

@@ -226,11 +226,7 @@ func TestGenSources(t *testing.T) {
 // the program under mono against a live `iogo dev` over TCP.
 func TestCSharpSDK(t *testing.T) {
 	if _, err := exec.LookPath("mcs"); err != nil {
-		cmd := exec.Command("apt-get", "install", "-y", "--no-install-recommends", "mono-mcs", "mono-runtime")
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("mcs is required and apt-get install mono-mcs failed: %v\n%s", err, out)
-		}
+		aptInstall(t, "mono-mcs", "mono-runtime")
 	}
 	sdk, err := filepath.Abs("../sdk/csharp")
 	if err != nil {

@@ -165,6 +165,9 @@ func (d *devStack) readyLine() string {
 	if u := d.broker.ClientURL(); u != "" {
 		kv = append(kv, "nats", u)
 	}
+	if u := d.broker.DashboardURL(); u != "" {
+		kv = append(kv, "metrics", u)
+	}
 	return svcmain.ReadyLine("dev", kv...)
 }
 
@@ -178,6 +181,9 @@ func (d *devStack) describe(w io.Writer) {
 	}
 	if u := d.broker.ClientURL(); u != "" {
 		fmt.Fprintf(w, "  Broker     %s  (other services: -brokers %s)\n", u, u)
+	}
+	if u := d.broker.DashboardURL(); u != "" {
+		fmt.Fprintf(w, "  Dashboard  %s  (Prometheus: %smetrics)\n", u, u)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "\n  SERVICE\tROUTE\tACCESS\tREQUEST\tRESPONSE\tDOC")
@@ -207,7 +213,7 @@ func runDev(ctx context.Context, args []string, lookupEnv func(string) (string, 
 	fs.StringVar(&cfg.Codec, "codec", "protobuf", "default client codec: protobuf or json")
 	fs.Float64Var(&cfg.RateLimit, "rate", external.DefaultRateLimit, "requests per second allowed per connection; -1 = unlimited (load tests)")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
-	fs.StringVar(&cfg.MetricsAddr, "metrics", "", `Prometheus /metrics listen address, such as 127.0.0.1:9222; "" = off`)
+	fs.StringVar(&cfg.MetricsAddr, "metrics", "", `dashboard and Prometheus /metrics listen address, such as 127.0.0.1:9222; "" = off`)
 	debugOn := fs.Bool("debug", true, "print a debug block (handler, user, params, response, duration, trace) per request to stderr")
 	debugThreshold := fs.Duration("debug-threshold", 0, "print debug blocks only for requests at least this slow")
 	err := svcmain.ParseFlags(fs, "IOGO_DEV_", args, lookupEnv)

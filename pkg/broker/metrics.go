@@ -13,7 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// metricsServer serves /metrics on Config.MetricsAddr (package stats).
+// metricsServer serves /metrics on Config.MetricsAddr (package stats),
+// and the dashboard (dashboard.go).
 type metricsServer struct {
 	srv  *http.Server
 	ln   net.Listener
@@ -37,6 +38,7 @@ func (b *Broker) startMetrics() error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", stats.Handler(nc))
+	(&dashboard{srv: b.srv.Load, nc: nc}).register(mux)
 	m := &metricsServer{
 		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second},
 		ln:   ln,
