@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/broker"
+	"github.com/iogo-dev/iogo/pkg/broker/brokertest"
 	"github.com/iogo-dev/iogo/pkg/client"
 	"github.com/iogo-dev/iogo/pkg/fabric"
 	"github.com/iogo-dev/iogo/pkg/registry"
@@ -44,23 +45,7 @@ func testLogger() *slog.Logger {
 // framework's KV buckets) on a random port and returns its NATS server.
 func runNATS(t testing.TB) *server.Server {
 	t.Helper()
-	b, err := broker.New(broker.Config{Host: "127.0.0.1", Port: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := b.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := b.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-	})
-	return b.Server()
+	return brokertest.Start(t, broker.Config{}).Server()
 }
 
 // openRegistry opens the route registry through nc.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/broker"
+	"github.com/iogo-dev/iogo/pkg/broker/brokertest"
 	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/fabric"
 	"github.com/iogo-dev/iogo/pkg/logic"
@@ -33,23 +34,7 @@ func startNATS(t *testing.T) *broker.Broker {
 
 func startBrokerCfg(t *testing.T, cfg broker.Config) *broker.Broker {
 	t.Helper()
-	b, err := broker.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := b.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := b.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-	})
-	return b
+	return brokertest.Start(t, cfg)
 }
 
 func connect(t *testing.T, ns *broker.Broker) *nats.Conn {

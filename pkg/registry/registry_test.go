@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/broker"
+	"github.com/iogo-dev/iogo/pkg/broker/brokertest"
 	"github.com/iogo-dev/iogo/pkg/registry"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
@@ -18,14 +19,7 @@ func open(t *testing.T) *registry.Registry {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b, err := broker.New(broker.Config{DontListen: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Shutdown(context.Background()) })
+	b := brokertest.Start(t, broker.Config{DontListen: true})
 	nc, err := b.InProcessConn()
 	if err != nil {
 		t.Fatal(err)
