@@ -55,7 +55,13 @@ func startTCP(t *testing.T) *fakeServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &fakeServer{url: "tcp://" + ln.Addr().String(), peers: make(chan *peer, 4)}
+	return serveFramed(t, "tcp", ln)
+}
+
+// serveFramed accepts length-prefixed streams (TCP, KCP) on ln and hands
+// each to the test as a peer.
+func serveFramed(t *testing.T, scheme string, ln net.Listener) *fakeServer {
+	s := &fakeServer{url: scheme + "://" + ln.Addr().String(), peers: make(chan *peer, 4)}
 	done := make(chan struct{})
 	var conns []net.Conn
 	go func() {
@@ -131,45 +137,7 @@ func startKCP(t *testing.T) *fakeServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &fakeServer{url: "kcp://" + ln.Addr().String(), peers: make(chan *peer, 4)}
-	done := make(chan struct{})
-	var conns []net.Conn
-	go func() {
-		defer close(done)
-		for {
-			conn, err := ln.AcceptKCP()
-			if err != nil {
-				return
-			}
-			conns = append(conns, conn)
-			fr := wire.NewFrameReader(conn, 0)
-			s.peers <- &peer{
-				recv: func() (*wire.Message, error) {
-					b, err := fr.Next()
-					if err != nil {
-						return nil, err
-					}
-					m := new(wire.Message)
-					err = m.UnmarshalProto(append([]byte(nil), b...))
-					return m, err
-				},
-				send: func(m *wire.Message) error {
-					b, _ := wire.AppendFrame(nil, wire.Protobuf{}, m)
-					_, err := conn.Write(b)
-					return err
-				},
-				close: func() { _ = conn.Close() },
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		<-done
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
-	return s
+	return serveFramed(t, "kcp", ln)
 }
 
 var transports = []struct {
