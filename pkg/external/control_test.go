@@ -30,14 +30,15 @@ func TestAttributes(t *testing.T) {
 		fails   bool
 		want    string // Iogo-Attrs on the next request
 	}{
-		{"before login, by session", gate, map[string]string{"room": "7", "team": "red"}, false, "room=7&team=red"},
-		{"escaped", gate, map[string]string{"nick": "a b&c=d"}, false, "nick=a+b%26c%3Dd&room=7&team=red"},
-		{"delete", gate, map[string]string{"nick": ""}, false, "room=7&team=red"},
-		{"after login, by user", fabric.UserControl(user), map[string]string{"team": "", "lang": "fr"}, false, "lang=fr&room=7"},
-		{"empty key", fabric.UserControl(user), map[string]string{"": "x"}, true, "lang=fr&room=7"},
-		{"too many keys", gate, manyAttrs(MaxAttrs - 1), true, "lang=fr&room=7"},
-		{"too large", gate, map[string]string{"big": strings.Repeat("x", MaxAttrsBytes)}, true, "lang=fr&room=7"},
-		{"at the key limit", gate, manyAttrs(MaxAttrs - 2), false, ""},
+		{"set by the gate", gate, nil, false, "ip=127.0.0.1"},
+		{"before login, by session", gate, map[string]string{"room": "7", "team": "red"}, false, "ip=127.0.0.1&room=7&team=red"},
+		{"escaped", gate, map[string]string{"nick": "a b&c=d"}, false, "ip=127.0.0.1&nick=a+b%26c%3Dd&room=7&team=red"},
+		{"delete", gate, map[string]string{"nick": ""}, false, "ip=127.0.0.1&room=7&team=red"},
+		{"after login, by user", fabric.UserControl(user), map[string]string{"team": "", "lang": "fr"}, false, "ip=127.0.0.1&lang=fr&room=7"},
+		{"empty key", fabric.UserControl(user), map[string]string{"": "x"}, true, "ip=127.0.0.1&lang=fr&room=7"},
+		{"too many keys", gate, manyAttrs(MaxAttrs - 1), true, "ip=127.0.0.1&lang=fr&room=7"},
+		{"too large", gate, map[string]string{"big": strings.Repeat("x", MaxAttrsBytes)}, true, "ip=127.0.0.1&lang=fr&room=7"},
+		{"at the key limit", gate, manyAttrs(MaxAttrs - 3), false, ""},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
@@ -61,8 +62,8 @@ func TestAttributes(t *testing.T) {
 		})
 	}
 	t.Run("get", func(t *testing.T) {
-		want := manyAttrs(MaxAttrs - 2)
-		want["lang"], want["room"] = "fr", "7"
+		want := manyAttrs(MaxAttrs - 3)
+		want["lang"], want["room"], want[fabric.AttrIP] = "fr", "7", "127.0.0.1"
 		for _, subject := range []string{gate, fabric.UserControl(user)} {
 			r, err := control(logic, subject, fabric.Control{Op: fabric.OpGetAttrs, Session: sid})
 			if err != nil || !maps.Equal(r.Attrs, want) {

@@ -391,6 +391,9 @@ func addrString(a net.Addr) string {
 // connection itself.
 func (s *Server) addSession(codec wire.Codec, l link, transport, remote string) *session {
 	sess := newSession(s, s.nextSID.Add(1), codec, l, transport, remote)
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		_ = sess.ctl.setAttrs(map[string]string{fabric.AttrIP: host}) // fits MaxAttrs by far
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {

@@ -56,6 +56,11 @@ func GateControl(gateID string) string { return "iogo.gate." + gateID + ".ctl" }
 // URL-query encoding (k1=v1&k2=v2); absent when there are none.
 const HeaderAttrs = "Iogo-Attrs"
 
+// AttrIP is the session attribute the gate sets when a connection opens: the
+// client's IP address as the gate sees it (behind a proxy, the proxy's).
+// Logic servers read it with Ctx.Attr, e.g. for per-IP login limits.
+const AttrIP = "ip"
+
 // HeaderType names the protobuf message type of a push payload, so that a
 // gate can transcode it for a JSON session.
 const HeaderType = "Iogo-Type"
