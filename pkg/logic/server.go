@@ -79,6 +79,13 @@ type Config struct {
 	// DisableStats turns off the per-route stats and the NATS micro
 	// service that publishes them (package stats, statsrv.go).
 	DisableStats bool
+
+	// Init, when set, runs during Start once the broker connection and
+	// the server's Client exist and before any route is subscribed: the
+	// place for a service to open its storage (package store) and load
+	// its state, so that no request finds it unready. An error aborts
+	// Start.
+	Init func(ctx context.Context, srv *Server) error
 }
 
 // Validate fills in defaults and reports a missing or invalid field.
@@ -216,6 +223,9 @@ func (s *Server) Routes() []Route { return s.table.Routes() }
 // Pushes returns the pushes this server declares.
 func (s *Server) Pushes() []PushRoute { return s.pushes }
 
+// Conn returns the server's broker connection; nil before Start.
+func (s *Server) Conn() *nats.Conn { return s.nc }
+
 // Client returns the server's cluster client (pushes, calls, the external
 // region, bindings), for code outside handlers: timers, background jobs.
 // It is nil before Start.
@@ -249,6 +259,12 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	s.client = cl
+	if s.cfg.Init != nil {
+		if err := s.cfg.Init(ctx, s); err != nil {
+			s.abort()
+			return fmt.Errorf("logic: init %s: %w", s.cfg.Service, err)
+		}
+	}
 	if err := s.warnSharedRoutes(ctx); err != nil {
 		s.abort()
 		return err

@@ -3,6 +3,7 @@ package logic_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -419,4 +420,43 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func TestInit(t *testing.T) {
+	ns := startNATS(t)
+	router := func() *route.Router {
+		r := route.NewRouter()
+		route.Handle(r.Group(7), 2, func(*logic.Ctx, int32) (int32, error) { return 0, nil })
+		return r
+	}
+	t.Run("runs before routes are served", func(t *testing.T) {
+		var sawConn, sawClient, routesYet bool
+		srv := startLogic(t, ns, router(), func(c *logic.Config) {
+			c.Init = func(ctx context.Context, srv *logic.Server) error {
+				sawConn, sawClient = srv.Conn() != nil && srv.Conn().IsConnected(), srv.Client() != nil
+				rs, err := srv.Client().Registry().Routes(ctx)
+				for _, r := range rs {
+					routesYet = routesYet || r.Cmd == 7 && r.Sub == 2
+				}
+				return err
+			}
+		})
+		if !sawConn || !sawClient || routesYet {
+			t.Fatalf("Init saw conn %v, client %v, route published %v", sawConn, sawClient, routesYet)
+		}
+		if srv.Conn() == nil {
+			t.Fatal("no Conn after Start")
+		}
+	})
+	t.Run("error aborts Start", func(t *testing.T) {
+		boom := errors.New("boom")
+		srv, err := logic.New(logic.Config{Service: "initfail", Router: router(), Brokers: []string{ns.ClientURL()},
+			Init: func(context.Context, *logic.Server) error { return boom }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Start(context.Background()); !errors.Is(err, boom) {
+			t.Fatalf("Start: %v, want %v", err, boom)
+		}
+	})
 }
