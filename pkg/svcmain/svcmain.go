@@ -22,7 +22,6 @@ import (
 	"github.com/iogo-dev/iogo/pkg/gen"
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/trace"
-	"github.com/nats-io/nats.go"
 )
 
 // ParseFlags sets fs from environment variables, then from args: a flag
@@ -142,14 +141,13 @@ const (
 // stdout once the routes are subscribed and returns an exit code.
 func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
 	var (
-		brokers, level, user, password string
-		cfg                            logic.Config
+		brokers, level string
+		cfg            logic.Config
 	)
 	fs := flag.NewFlagSet(spec.Service, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&brokers, "brokers", "nats://127.0.0.1:4222", "comma-separated NATS broker URLs")
-	fs.StringVar(&user, "user", "", "broker user name")
-	fs.StringVar(&password, "password", "", "broker password")
+	auth := BrokerAuth(fs)
 	fs.StringVar(&cfg.InstanceID, "id", "", "instance ID, a NATS subject token (default: service-random)")
 	fs.StringVar(&cfg.Version, "version", "", "version reported in the service registry")
 	fs.IntVar(&cfg.MaxPending, "max-pending", logic.DefaultMaxPending, "requests allowed to wait per user")
@@ -183,9 +181,12 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 	}
 	cfg.Service, cfg.Router, cfg.Logger = spec.Service, spec.Routes(), log
 	cfg.Brokers = SplitList(brokers)
-	if user != "" {
-		cfg.NATSOptions = append(cfg.NATSOptions, nats.UserInfo(user, password))
+	authOpts, err := auth()
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", spec.Service, err)
+		return ExitUsage
 	}
+	cfg.NATSOptions = append(cfg.NATSOptions, authOpts...)
 	// OTLP tracing when OTEL_EXPORTER_OTLP_ENDPOINT is set (package trace).
 	tp, stopTracing, err := trace.Setup(ctx, spec.Service, cfg.InstanceID)
 	if err != nil {
