@@ -124,8 +124,13 @@ type Logic struct {
 	Service string
 	// EnvPrefix prefixes the environment variables, e.g. "IOGO_LOGIN_".
 	EnvPrefix string
-	// Routes returns the service's routes.
+	// Routes returns the service's routes, for a service that keeps no
+	// data. Set Routes or Module.
 	Routes func() logic.RouteSource
+	// Module builds a service that keeps data (see [Module]); it may add
+	// its own flags to fs. RunLogic adds -redis: with a Redis URL the
+	// module's data lives in Redis, else in the brokers' JetStream.
+	Module func(fs *flag.FlagSet) Module
 }
 
 // Exit codes of RunLogic and the other service mains.
@@ -156,6 +161,18 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	debugOn := fs.Bool("debug", false, "print a debug block (handler, user, params, response, duration, trace) per request to stderr")
 	debugThreshold := fs.Duration("debug-threshold", 0, "print debug blocks only for requests at least this slow")
+	var (
+		mod      Module
+		redisURL string
+	)
+	if spec.Module != nil {
+		mod = spec.Module(fs)
+		fs.StringVar(&redisURL, "redis", "", `Redis URL (redis://[:password@]host:6379/0) for the service's data; "" keeps it in the brokers' JetStream`)
+	}
+	routes := spec.Routes
+	if mod != nil {
+		routes = mod.Router
+	}
 	dump := fs.Bool("dump-routes", false, "print the route table (routes, pushes, errors, descriptors) as JSON and exit; needs no broker")
 	AnnotateEnv(fs, spec.EnvPrefix)
 	fs.Usage = func() {
@@ -172,14 +189,33 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 		return ExitUsage
 	}
 	if *dump {
-		return dumpRoutes(spec, stdout, stderr)
+		return dumpRoutes(spec.Service, routes, stdout, stderr)
 	}
 	log, err := NewLogger(stderr, level)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", spec.Service, err)
 		return ExitUsage
 	}
-	cfg.Service, cfg.Router, cfg.Logger = spec.Service, spec.Routes(), log
+	cfg.Service, cfg.Router, cfg.Logger = spec.Service, routes(), log
+	var closeStore func() error
+	if mod != nil {
+		cfg.Init = func(ctx context.Context, srv *logic.Server) error {
+			st, closeSt, err := OpenStore(srv.Conn(), redisURL)
+			if err != nil {
+				return err
+			}
+			closeStore = closeSt
+			return mod.Open(ctx, srv, st)
+		}
+		defer func() {
+			if err := mod.Close(); err != nil {
+				log.Warn("closing the module", slog.Any("error", err))
+			}
+			if closeStore != nil {
+				_ = closeStore()
+			}
+		}()
+	}
 	cfg.Brokers = SplitList(brokers)
 	authOpts, err := auth()
 	if err != nil {
@@ -234,13 +270,13 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 
 // dumpRoutes prints the service's route table as the JSON of gen.Service,
 // which `iogo gen -binary` reads.
-func dumpRoutes(spec Logic, stdout, stderr io.Writer) int {
-	svc, err := gen.FromRouter(spec.Service, spec.Routes())
+func dumpRoutes(service string, routes func() logic.RouteSource, stdout, stderr io.Writer) int {
+	svc, err := gen.FromRouter(service, routes())
 	if err == nil {
 		err = json.NewEncoder(stdout).Encode(svc)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", spec.Service, err)
+		fmt.Fprintf(stderr, "%s: %v\n", service, err)
 		return ExitError
 	}
 	return ExitOK
