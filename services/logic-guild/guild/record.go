@@ -28,7 +28,9 @@ func chatKey(id int64) string  { return prefixChat + strconv.FormatInt(id, 10) }
 
 // nameKey is the claim key of a normalized name: base64url fits any name
 // into the key alphabet.
-func nameKey(norm string) string { return prefixName + base64.RawURLEncoding.EncodeToString([]byte(norm)) }
+func nameKey(norm string) string {
+	return prefixName + base64.RawURLEncoding.EncodeToString([]byte(norm))
+}
 
 func requestPrefix(gid int64) string { return prefixRequest + strconv.FormatInt(gid, 10) + "." }
 func requestKey(gid, uid int64) string {
