@@ -21,7 +21,17 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// fasthttp (the gate's WebSocket server) keeps a process-wide clock and a
+// worker-pool cleaner that notices Shutdown only after its idle period;
+// kcp-go starts its scheduler when loaded. None belongs to a test.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+		goleak.IgnoreAnyFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).sched"),
+		goleak.IgnoreAnyFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).prepend"),
+	)
+}
 
 // testLogger discards logs unless IOGO_TEST_LOG=1.
 func testLogger() *slog.Logger {
