@@ -1,6 +1,7 @@
 package guild
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -584,13 +585,14 @@ func (s *Guilds) Requests(ctx context.Context, actor int64) (*guildpb.JoinReques
 		if err := proto.Unmarshal(e.Value, jr); err != nil {
 			return nil, err
 		}
+		if m, _ := member(rec, jr.UserId); m != nil || isBanned(rec, jr.UserId) {
+			_ = s.kv.Delete(ctx, k) // joined while the guild was open, or banned: moot
+			continue
+		}
 		out.Requests = append(out.Requests, jr)
 	}
 	slices.SortFunc(out.Requests, func(a, b *guildpb.JoinRequest) int {
-		if a.RequestedAtMs != b.RequestedAtMs {
-			return int(a.RequestedAtMs - b.RequestedAtMs)
-		}
-		return int(a.UserId - b.UserId)
+		return cmp.Or(cmp.Compare(a.RequestedAtMs, b.RequestedAtMs), cmp.Compare(a.UserId, b.UserId))
 	})
 	return out, nil
 }

@@ -513,3 +513,24 @@ func TestChat(t *testing.T) {
 		}
 	})
 }
+
+func TestRequestOfAMember(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, _ *broker.Broker, st store.Opener) {
+		g, _ := newGuilds(t, st, Config{})
+		ctx := ctxT(t)
+		gid := setup(t, g, false, 1)
+		must(g.Join(ctx, 2, gid))(t) // a request
+		must(g.Join(ctx, 3, gid))(t) // a request
+		must(g.Update(ctx, 1, &guildpb.UpdateGuild{Open: proto.Bool(true)}))(t)
+		if res := must(g.Join(ctx, 2, gid))(t); !res.Joined {
+			t.Fatal("not joined the open guild")
+		}
+		reqs := must(g.Requests(ctx, 1))(t)
+		if len(reqs.Requests) != 1 || reqs.Requests[0].UserId != 3 {
+			t.Fatalf("requests %v", reqs)
+		}
+		if _, err := g.kv.Get(ctx, requestKey(gid, 2)); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("moot request kept: %v", err)
+		}
+	})
+}
