@@ -22,7 +22,6 @@ import (
 	"github.com/iogo-dev/iogo/pkg/gen"
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/trace"
-	"github.com/nats-io/nats.go"
 )
 
 // ParseFlags sets fs from environment variables, then from args: a flag
@@ -142,18 +141,18 @@ const (
 // stdout once the routes are subscribed and returns an exit code.
 func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
 	var (
-		brokers, level, user, password string
-		cfg                            logic.Config
+		brokers, level string
+		cfg            logic.Config
 	)
 	fs := flag.NewFlagSet(spec.Service, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&brokers, "brokers", "nats://127.0.0.1:4222", "comma-separated NATS broker URLs")
-	fs.StringVar(&user, "user", "", "broker user name")
-	fs.StringVar(&password, "password", "", "broker password")
+	auth := BrokerAuth(fs)
 	fs.StringVar(&cfg.InstanceID, "id", "", "instance ID, a NATS subject token (default: service-random)")
 	fs.StringVar(&cfg.Version, "version", "", "version reported in the service registry")
 	fs.IntVar(&cfg.MaxPending, "max-pending", logic.DefaultMaxPending, "requests allowed to wait per user")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", logic.DefaultShutdownTimeout, "how long shutdown waits for in-flight requests")
+	fs.DurationVar(&cfg.StartTimeout, "start-timeout", 0, "give up if not serving within this time; 0 = wait for a broker until interrupted")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	debugOn := fs.Bool("debug", false, "print a debug block (handler, user, params, response, duration, trace) per request to stderr")
 	debugThreshold := fs.Duration("debug-threshold", 0, "print debug blocks only for requests at least this slow")
@@ -182,9 +181,12 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 	}
 	cfg.Service, cfg.Router, cfg.Logger = spec.Service, spec.Routes(), log
 	cfg.Brokers = SplitList(brokers)
-	if user != "" {
-		cfg.NATSOptions = append(cfg.NATSOptions, nats.UserInfo(user, password))
+	authOpts, err := auth()
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", spec.Service, err)
+		return ExitUsage
 	}
+	cfg.NATSOptions = append(cfg.NATSOptions, authOpts...)
 	// OTLP tracing when OTEL_EXPORTER_OTLP_ENDPOINT is set (package trace).
 	tp, stopTracing, err := trace.Setup(ctx, spec.Service, cfg.InstanceID)
 	if err != nil {
@@ -202,21 +204,26 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 	if *debugOn {
 		cfg.Debug = &logic.DebugConfig{Writer: stderr, Threshold: *debugThreshold}
 	}
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = -1 // wait for a broker as long as it takes
+	}
 	srv, err := logic.New(cfg)
 	if err != nil {
 		log.Error("invalid configuration", slog.Any("error", err))
 		return ExitUsage
 	}
-	sctx, cancel := context.WithTimeout(ctx, time.Minute)
-	err = srv.Start(sctx)
-	cancel()
+	err = srv.Start(ctx)
+	if err != nil && ctx.Err() != nil {
+		log.Info("interrupted before serving")
+		return ExitOK
+	}
 	if err != nil {
 		log.Error("start failed", slog.Any("error", err))
 		return ExitError
 	}
 	fmt.Fprintln(stdout, ReadyLine("logic", "service", srv.Service(), "instance", srv.InstanceID()))
 	<-ctx.Done()
-	sctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Error("shutdown", slog.Any("error", err))
