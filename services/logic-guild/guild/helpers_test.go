@@ -14,9 +14,11 @@ import (
 	"github.com/iogo-dev/iogo/pkg/broker/brokertest"
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/store"
+	"github.com/iogo-dev/iogo/pkg/store/redistest"
 	guildpb "github.com/iogo-dev/iogo/proto/guild"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
 )
@@ -57,7 +59,12 @@ var backends = []backend{
 		if err != nil {
 			t.Fatal(err)
 		}
-		return jsOpener{js}
+		return store.NewJetStream(js)
+	}},
+	{"redis", func(t testing.TB, _ *broker.Broker) store.Opener {
+		rdb := redis.NewClient(&redis.Options{Addr: redistest.Start(t)})
+		t.Cleanup(func() { _ = rdb.Close() })
+		return store.NewRedis(rdb)
 	}},
 }
 
