@@ -18,6 +18,7 @@ import (
 	"github.com/iogo-dev/iogo/pkg/svcmain"
 	"github.com/iogo-dev/iogo/pkg/trace"
 	"github.com/iogo-dev/iogo/services/logic-demo/demo"
+	"github.com/iogo-dev/iogo/services/logic-guild/guild"
 	"github.com/iogo-dev/iogo/services/logic-login/login"
 	"github.com/nats-io/nats.go"
 	oteltrace "go.opentelemetry.io/otel/trace"
@@ -70,6 +71,7 @@ func devServices() []devService {
 	return []devService{
 		{name: login.Service, routes: func() logic.RouteSource { return login.Router() }},
 		{name: demo.Service, routes: func() logic.RouteSource { return demo.Router() }},
+		{name: guild.Service, module: func(fs *flag.FlagSet) svcmain.Module { return guild.FromFlags(fs) }},
 	}
 }
 

@@ -8,26 +8,21 @@ package main
 
 import (
 	"context"
+	"flag"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/svcmain"
 	"github.com/iogo-dev/iogo/services/logic-guild/guild"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// TODO(lead): when svcmain.Logic gets its Module field, replace Routes
-	// with Module: func(fs *flag.FlagSet) svcmain.Module { return guild.FromFlags(fs) },
-	// so that RunLogic opens the store and the module's flags appear. Until
-	// then this binary is good for -dump-routes only: handlers answer
-	// "guild: service not ready".
 	code := svcmain.RunLogic(ctx, svcmain.Logic{
 		Service:   guild.Service,
 		EnvPrefix: "IOGO_GUILD_",
-		Routes:    func() logic.RouteSource { return guild.New(guild.Config{}).Router() },
+		Module:    func(fs *flag.FlagSet) svcmain.Module { return guild.FromFlags(fs) },
 	}, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

@@ -23,6 +23,39 @@ namespace IogoSdk
         LogicGone = -1008,
     }
 
+    /// <summary>Error codes the guild service declares.</summary>
+    public enum GuildError
+    {
+        /// <summary>guild: no such guild</summary>
+        GuildNotFound = 1200,
+        /// <summary>guild: name taken</summary>
+        NameTaken = 1201,
+        /// <summary>guild: guild full</summary>
+        GuildFull = 1202,
+        /// <summary>guild: already in a guild</summary>
+        AlreadyInGuild = 1203,
+        /// <summary>guild: not in a guild</summary>
+        NotInGuild = 1204,
+        /// <summary>guild: user is not a member</summary>
+        NotMember = 1205,
+        /// <summary>guild: not allowed</summary>
+        Permission = 1206,
+        /// <summary>guild: the last superadmin cannot leave, be removed or demoted; promote another member first, or disband</summary>
+        LastSuperadmin = 1207,
+        /// <summary>guild: banned from this guild</summary>
+        Banned = 1208,
+        /// <summary>guild: join request already pending</summary>
+        RequestPending = 1209,
+        /// <summary>guild: no such join request</summary>
+        NoRequest = 1210,
+        /// <summary>guild: too many pending join requests</summary>
+        TooManyRequests = 1211,
+        /// <summary>guild: max members below the member count</summary>
+        MaxBelowCount = 1212,
+        /// <summary>guild: ban list full</summary>
+        BanListFull = 1213,
+    }
+
     /// <summary>Error codes the login service declares.</summary>
     public enum LoginError
     {

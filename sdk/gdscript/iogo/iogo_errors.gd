@@ -16,6 +16,24 @@ enum ErrorCode {
 	LOGIC_GONE = -1008, ## bound logic server gone
 }
 
+## Error codes the guild service declares.
+enum GuildError {
+	GUILD_NOT_FOUND = 1200, ## guild: no such guild
+	NAME_TAKEN = 1201, ## guild: name taken
+	GUILD_FULL = 1202, ## guild: guild full
+	ALREADY_IN_GUILD = 1203, ## guild: already in a guild
+	NOT_IN_GUILD = 1204, ## guild: not in a guild
+	NOT_MEMBER = 1205, ## guild: user is not a member
+	PERMISSION = 1206, ## guild: not allowed
+	LAST_SUPERADMIN = 1207, ## guild: the last superadmin cannot leave, be removed or demoted; promote another member first, or disband
+	BANNED = 1208, ## guild: banned from this guild
+	REQUEST_PENDING = 1209, ## guild: join request already pending
+	NO_REQUEST = 1210, ## guild: no such join request
+	TOO_MANY_REQUESTS = 1211, ## guild: too many pending join requests
+	MAX_BELOW_COUNT = 1212, ## guild: max members below the member count
+	BAN_LIST_FULL = 1213, ## guild: ban list full
+}
+
 ## Error codes the login service declares.
 enum LoginError {
 	DEVICE_ID = -1001, ## login: device_id must be 1..128 bytes

@@ -20,6 +20,38 @@ export enum ErrorCode {
   LogicGone = -1008,
 }
 
+/** Error codes the guild service declares. */
+export enum GuildError {
+  /** guild: no such guild */
+  GuildNotFound = 1200,
+  /** guild: name taken */
+  NameTaken = 1201,
+  /** guild: guild full */
+  GuildFull = 1202,
+  /** guild: already in a guild */
+  AlreadyInGuild = 1203,
+  /** guild: not in a guild */
+  NotInGuild = 1204,
+  /** guild: user is not a member */
+  NotMember = 1205,
+  /** guild: not allowed */
+  Permission = 1206,
+  /** guild: the last superadmin cannot leave, be removed or demoted; promote another member first, or disband */
+  LastSuperadmin = 1207,
+  /** guild: banned from this guild */
+  Banned = 1208,
+  /** guild: join request already pending */
+  RequestPending = 1209,
+  /** guild: no such join request */
+  NoRequest = 1210,
+  /** guild: too many pending join requests */
+  TooManyRequests = 1211,
+  /** guild: max members below the member count */
+  MaxBelowCount = 1212,
+  /** guild: ban list full */
+  BanListFull = 1213,
+}
+
 /** Error codes the login service declares. */
 export enum LoginError {
   /** login: device_id must be 1..128 bytes */
