@@ -35,6 +35,12 @@ const (
 // Config.MaxPending requests waiting.
 var ErrBusy = errs.ErrSystem.WithMsg("server busy")
 
+// ErrExpired is the answer to a request that waited in its queue longer
+// than its caller waits for a reply (fabric.HeaderTimeout): its handler is
+// not run. The caller has usually given up already; the answer matters to
+// a caller whose clock runs late.
+var ErrExpired = errs.ErrSystem.WithMsg("request expired in queue")
+
 // Config configures a logic server. The zero value of every optional field
 // is a sensible default.
 type Config struct {
@@ -473,7 +479,11 @@ func (s *Server) dispatch(msg *nats.Msg) {
 		s.respondError(msg, errs.ErrRouteNotFound)
 		return
 	}
-	if !s.exec.submit(keyOf(&meta), task{msg: msg, meta: meta, route: r}) {
+	t := task{msg: msg, meta: meta, route: r}
+	if meta.Timeout > 0 {
+		t.expires = time.Now().Add(meta.Timeout)
+	}
+	if !s.exec.submit(keyOf(&meta), t) {
 		s.log.Warn("request rejected: user queue full", slog.Int64("user", meta.UserID), slog.String("route", r.String()))
 		s.respondError(msg, ErrBusy)
 	}
@@ -484,6 +494,16 @@ func (s *Server) dispatch(msg *nats.Msg) {
 func (s *Server) run(t task) {
 	if t.fn != nil {
 		s.runFn(t)
+		return
+	}
+	if !t.expires.IsZero() && time.Now().After(t.expires) {
+		// The caller stopped waiting while the request queued: shed it
+		// rather than run work nobody waits for (back-pressure, so that
+		// a backlog drains fast once the load falls).
+		if s.stats != nil {
+			s.observe(t.route, 0, ErrExpired) // counted as an error of the route
+		}
+		s.respondError(t.msg, ErrExpired)
 		return
 	}
 	codec, err := wire.CodecFor(t.meta.Codec)
