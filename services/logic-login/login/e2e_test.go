@@ -1,6 +1,7 @@
 package login
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -365,5 +366,48 @@ func TestUserIDsUniqueAcrossInstances(t *testing.T) {
 		if id != DefaultFirstUserID+int64(i) {
 			t.Fatalf("ids %v: not %d consecutive from %d", ids, n, DefaultFirstUserID)
 		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent use.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestSecretsNotInDebugBlock runs the routes that carry secrets with the
+// debug block on and checks that no secret is printed.
+func TestSecretsNotInDebugBlock(t *testing.T) {
+	var out lockedBuffer
+	s := startStack(t, Config{}, 1, func(c *logic.Config) { c.Debug = &logic.DebugConfig{Writer: &out} })
+	const pw = "s3cret-password"
+	u := mustUser(t)(register(t, s, "judy", pw))
+	c := s.dial(t)
+	mustCall[*loginpb.PasswordLogin, *loginpb.User](t, c, SubPassword, &loginpb.PasswordLogin{Username: "judy", Password: pw})
+	mustCall[*loginpb.Refresh, *loginpb.Tokens](t, c, SubRefresh, &loginpb.Refresh{RefreshToken: u.Tokens.RefreshToken})
+	mustCall[*loginpb.GuestLogin, *loginpb.User](t, s.dial(t), SubGuest, &loginpb.GuestLogin{DeviceId: "secret-device"})
+	got := out.String()
+	if n := strings.Count(got, "iogo debug"); n != 4 {
+		t.Fatalf("%d debug blocks, want 4:\n%s", n, got)
+	}
+	for _, secret := range []string{pw, u.Tokens.Token, u.Tokens.RefreshToken, "secret-device"} {
+		if strings.Contains(got, secret) {
+			t.Fatalf("debug block shows a secret %q:\n%s", secret, got)
+		}
+	}
+	if !strings.Contains(got, "[redacted]") || !strings.Contains(got, "judy") {
+		t.Fatalf("debug blocks:\n%s", got)
 	}
 }

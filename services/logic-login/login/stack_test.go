@@ -69,9 +69,9 @@ type stack struct {
 }
 
 // backend returns the store of a test: JetStream on the stack's broker.
-type backend func(t *testing.T, nc *nats.Conn) store.Opener
+type backend func(t testing.TB, nc *nats.Conn) store.Opener
 
-func jetStreamBackend(t *testing.T, nc *nats.Conn) store.Opener {
+func jetStreamBackend(t testing.TB, nc *nats.Conn) store.Opener {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func jetStreamBackend(t *testing.T, nc *nats.Conn) store.Opener {
 
 // startStack starts n login instances configured by cfg (Secret, Argon2,
 // Now and Logger filled in when unset).
-func startStack(t *testing.T, cfg Config, n int) *stack {
+func startStack(t testing.TB, cfg Config, n int, opts ...func(*logic.Config)) *stack {
 	t.Helper()
 	s := &stack{clock: newClock()}
 	if cfg.Secret == "" {
@@ -110,11 +110,15 @@ func startStack(t *testing.T, cfg Config, n int) *stack {
 	defer cancel()
 	for i := range n {
 		m := New(cfg)
-		srv, err := logic.New(logic.Config{
+		lc := logic.Config{
 			Service: Service, Router: m.Router(), InstanceID: fmt.Sprintf("login-%d", i), Conn: conn("login"),
 			Logger: cfg.Logger, DisableStats: true,
 			Init: func(ctx context.Context, srv *logic.Server) error { return m.Open(ctx, srv, s.st) },
-		})
+		}
+		for _, o := range opts {
+			o(&lc)
+		}
+		srv, err := logic.New(lc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,7 +154,7 @@ func startStack(t *testing.T, cfg Config, n int) *stack {
 }
 
 // dial connects a client, closed at the end of the test.
-func (s *stack) dial(t *testing.T) *client.Client {
+func (s *stack) dial(t testing.TB) *client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -163,7 +167,7 @@ func (s *stack) dial(t *testing.T) *client.Client {
 }
 
 // call sends req on route (Cmd, sub) and decodes the answer.
-func call[Req, Resp any](t *testing.T, c *client.Client, sub int32, req Req) (Resp, error) {
+func call[Req, Resp any](t testing.TB, c *client.Client, sub int32, req Req) (Resp, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -171,7 +175,7 @@ func call[Req, Resp any](t *testing.T, c *client.Client, sub int32, req Req) (Re
 }
 
 // mustCall is call that fails the test on an error.
-func mustCall[Req, Resp any](t *testing.T, c *client.Client, sub int32, req Req) Resp {
+func mustCall[Req, Resp any](t testing.TB, c *client.Client, sub int32, req Req) Resp {
 	t.Helper()
 	resp, err := call[Req, Resp](t, c, sub, req)
 	if err != nil {
@@ -181,7 +185,7 @@ func mustCall[Req, Resp any](t *testing.T, c *client.Client, sub int32, req Req)
 }
 
 // wantErr fails the test unless err carries want's code.
-func wantErr(t *testing.T, err error, want *errs.Error) {
+func wantErr(t testing.TB, err error, want *errs.Error) {
 	t.Helper()
 	if !errors.Is(err, want) {
 		t.Fatalf("err = %v, want code %d (%s)", err, want.Code, want.Msg)
@@ -190,7 +194,7 @@ func wantErr(t *testing.T, err error, want *errs.Error) {
 
 // waitKicked waits until the server closed c, and returns the notice it
 // announced the end with.
-func waitKicked(t *testing.T, c *client.Client) *errs.Error {
+func waitKicked(t testing.TB, c *client.Client) *errs.Error {
 	t.Helper()
 	select {
 	case <-c.Done():
@@ -205,7 +209,7 @@ func waitKicked(t *testing.T, c *client.Client) *errs.Error {
 }
 
 // mustUser and mustTokens fail the test on an error: mustUser(t)(f()).
-func mustUser(t *testing.T) func(*loginpb.User, error) *loginpb.User {
+func mustUser(t testing.TB) func(*loginpb.User, error) *loginpb.User {
 	return func(u *loginpb.User, err error) *loginpb.User {
 		t.Helper()
 		if err != nil {
@@ -215,7 +219,7 @@ func mustUser(t *testing.T) func(*loginpb.User, error) *loginpb.User {
 	}
 }
 
-func mustTokens(t *testing.T) func(*loginpb.Tokens, error) *loginpb.Tokens {
+func mustTokens(t testing.TB) func(*loginpb.Tokens, error) *loginpb.Tokens {
 	return func(v *loginpb.Tokens, err error) *loginpb.Tokens {
 		t.Helper()
 		if err != nil {
