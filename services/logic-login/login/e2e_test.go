@@ -19,15 +19,42 @@ import (
 )
 
 // The tests in this file run the module behind a real gate and broker and
-// talk to it as a game client does.
+// talk to it as a game client does, on every store backend.
+
+// e2eTests run on every backend.
+var e2eTests = []struct {
+	name string
+	fn   func(t *testing.T, be backend)
+}{
+	{"RegisterAndPasswordLogin", testRegisterAndPasswordLogin},
+	{"GuestUpgrade", testGuestUpgrade},
+	{"CustomLogin", testCustomLogin},
+	{"RefreshRotationAndReuse", testRefreshRotationAndReuse},
+	{"TokenLogin", testTokenLogin},
+	{"Logout", testLogout},
+	{"Ban", testBan},
+	{"RateLimit", testRateLimit},
+	{"UserIDsUniqueAcrossInstances", testUserIDsUniqueAcrossInstances},
+	{"SecretsNotInDebugBlock", testSecretsNotInDebugBlock},
+}
+
+func TestE2E(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			for _, tt := range e2eTests {
+				t.Run(tt.name, func(t *testing.T) { tt.fn(t, be) })
+			}
+		})
+	}
+}
 
 func register(t *testing.T, s *stack, name, password string) (*loginpb.User, error) {
 	t.Helper()
 	return call[*loginpb.Register, *loginpb.User](t, s.dial(t), SubRegister, &loginpb.Register{Username: name, Password: password})
 }
 
-func TestRegisterAndPasswordLogin(t *testing.T) {
-	s := startStack(t, Config{}, 1)
+func testRegisterAndPasswordLogin(t *testing.T, be backend) {
+	s := startStack(t, be, Config{}, 1)
 	c1 := s.dial(t)
 	u := mustCall[*loginpb.Register, *loginpb.User](t, c1, SubRegister,
 		&loginpb.Register{Username: "Alice", Password: "correct horse", Nickname: "Al"})
@@ -77,8 +104,8 @@ func TestRegisterAndPasswordLogin(t *testing.T) {
 	}
 }
 
-func TestGuestUpgrade(t *testing.T) {
-	s := startStack(t, Config{}, 1)
+func testGuestUpgrade(t *testing.T, be backend) {
+	s := startStack(t, be, Config{}, 1)
 	c := s.dial(t)
 	g := mustCall[*loginpb.GuestLogin, *loginpb.User](t, c, SubGuest, &loginpb.GuestLogin{DeviceId: "dev-1", Nickname: "ann"})
 	if g.Id != GuestID("dev-1") || !g.Guest || !g.Created || g.Nickname != "ann" || g.Tokens.GetToken() == "" {
@@ -115,8 +142,8 @@ var testVerifier = VerifierFunc(func(_ context.Context, tok string) (string, str
 	return id, name, nil
 })
 
-func TestCustomLogin(t *testing.T) {
-	s := startStack(t, Config{Verifiers: map[string]Verifier{"acme": testVerifier}}, 1)
+func testCustomLogin(t *testing.T, be backend) {
+	s := startStack(t, be, Config{Verifiers: map[string]Verifier{"acme": testVerifier}}, 1)
 	custom := func(provider, tok string) (*loginpb.User, error) {
 		return call[*loginpb.CustomLogin, *loginpb.User](t, s.dial(t), SubCustom, &loginpb.CustomLogin{Provider: provider, Token: tok})
 	}
@@ -149,8 +176,8 @@ func TestCustomLogin(t *testing.T) {
 	wantErr(t, err, ErrAlreadyLinked)
 }
 
-func TestRefreshRotationAndReuse(t *testing.T) {
-	s := startStack(t, Config{}, 2) // rotations alternate between instances
+func testRefreshRotationAndReuse(t *testing.T, be backend) {
+	s := startStack(t, be, Config{}, 2) // rotations alternate between instances
 	mustUser(t)(register(t, s, "carol", "carol's password"))
 	c := s.dial(t)
 	u := mustCall[*loginpb.PasswordLogin, *loginpb.User](t, c, SubPassword, &loginpb.PasswordLogin{Username: "carol", Password: "carol's password"})
@@ -185,8 +212,8 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 	mustTokens(t)(refresh(u.Tokens.RefreshToken))
 }
 
-func TestTokenLogin(t *testing.T) {
-	s := startStack(t, Config{}, 1)
+func testTokenLogin(t *testing.T, be backend) {
+	s := startStack(t, be, Config{}, 1)
 	u := mustCall[*loginpb.GuestLogin, *loginpb.User](t, s.dial(t), SubGuest, &loginpb.GuestLogin{DeviceId: "dev-t"})
 	tok := u.Tokens.Token
 	tampered := []byte(tok)
@@ -221,8 +248,8 @@ func TestTokenLogin(t *testing.T) {
 	mustCall[*loginpb.Refresh, *loginpb.Tokens](t, s.dial(t), SubRefresh, &loginpb.Refresh{RefreshToken: u.Tokens.RefreshToken})
 }
 
-func TestLogout(t *testing.T) {
-	s := startStack(t, Config{}, 2)
+func testLogout(t *testing.T, be backend) {
+	s := startStack(t, be, Config{}, 2)
 	mustUser(t)(register(t, s, "dave", "dave's password"))
 	login := func() (*loginpb.User, *client.Client) {
 		c := s.dial(t)
@@ -250,8 +277,8 @@ func TestLogout(t *testing.T) {
 	wantErr(t, err, ErrTokenInvalid)
 }
 
-func TestBan(t *testing.T) {
-	s := startStack(t, Config{}, 2)
+func testBan(t *testing.T, be backend) {
+	s := startStack(t, be, Config{}, 2)
 	u := mustUser(t)(register(t, s, "eve", "eve's password"))
 	c := s.dial(t)
 	mustCall[*loginpb.TokenLogin, *loginpb.User](t, c, SubToken, &loginpb.TokenLogin{Token: u.Tokens.Token})
@@ -301,8 +328,8 @@ func TestBan(t *testing.T) {
 	}
 }
 
-func TestRateLimit(t *testing.T) {
-	s := startStack(t, Config{RateIP: 4, RateAccount: 2, RateWindow: time.Minute}, 2)
+func testRateLimit(t *testing.T, be backend) {
+	s := startStack(t, be, Config{RateIP: 4, RateAccount: 2, RateWindow: time.Minute}, 2)
 	mustUser(t)(register(t, s, "frank", "frank's password"))
 	pw := func(name, password string) error {
 		_, err := call[*loginpb.PasswordLogin, *loginpb.User](t, s.dial(t), SubPassword, &loginpb.PasswordLogin{Username: name, Password: password})
@@ -331,8 +358,8 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
-func TestUserIDsUniqueAcrossInstances(t *testing.T) {
-	s := startStack(t, Config{}, 3)
+func testUserIDsUniqueAcrossInstances(t *testing.T, be backend) {
+	s := startStack(t, be, Config{}, 3)
 	const n = 24
 	ids := make([]int64, n)
 	var wg sync.WaitGroup
@@ -389,9 +416,9 @@ func (l *lockedBuffer) String() string {
 
 // TestSecretsNotInDebugBlock runs the routes that carry secrets with the
 // debug block on and checks that no secret is printed.
-func TestSecretsNotInDebugBlock(t *testing.T) {
+func testSecretsNotInDebugBlock(t *testing.T, be backend) {
 	var out lockedBuffer
-	s := startStack(t, Config{}, 1, func(c *logic.Config) { c.Debug = &logic.DebugConfig{Writer: &out} })
+	s := startStack(t, be, Config{}, 1, func(c *logic.Config) { c.Debug = &logic.DebugConfig{Writer: &out} })
 	const pw = "s3cret-password"
 	u := mustUser(t)(register(t, s, "judy", pw))
 	c := s.dial(t)

@@ -68,9 +68,17 @@ type stack struct {
 	st    store.Opener
 }
 
-// backend returns the store of a test: JetStream on the stack's broker.
-type backend func(t testing.TB, nc *nats.Conn) store.Opener
+// backend is a store backend the end-to-end tests run on: open returns an
+// Opener; nc is a connection to the stack's broker.
+type backend struct {
+	name string
+	open func(t testing.TB, nc *nats.Conn) store.Opener
+}
 
+// backends are the store backends of the end-to-end tests.
+var backends = []backend{{"jetstream", jetStreamBackend}}
+
+// jetStreamBackend keeps the data on the stack's own broker.
 func jetStreamBackend(t testing.TB, nc *nats.Conn) store.Opener {
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -81,7 +89,7 @@ func jetStreamBackend(t testing.TB, nc *nats.Conn) store.Opener {
 
 // startStack starts n login instances configured by cfg (Secret, Argon2,
 // Now and Logger filled in when unset).
-func startStack(t testing.TB, cfg Config, n int, opts ...func(*logic.Config)) *stack {
+func startStack(t testing.TB, be backend, cfg Config, n int, opts ...func(*logic.Config)) *stack {
 	t.Helper()
 	s := &stack{clock: newClock()}
 	if cfg.Secret == "" {
@@ -105,7 +113,7 @@ func startStack(t testing.TB, cfg Config, n int, opts ...func(*logic.Config)) *s
 		t.Cleanup(nc.Close)
 		return nc
 	}
-	s.st = jetStreamBackend(t, conn("store"))
+	s.st = be.open(t, conn("store"))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for i := range n {

@@ -170,7 +170,7 @@ func BenchmarkTokenVerify(b *testing.B) {
 // account, bind, start a token family, set the family attribute, check
 // for a ban) and a token resume.
 func BenchmarkLoginE2E(b *testing.B) {
-	s := startStack(b, Config{}, 1)
+	s := startStack(b, backends[0], Config{}, 1)
 	c := s.dial(b)
 	b.Run("guest", func(b *testing.B) {
 		b.ReportAllocs()
