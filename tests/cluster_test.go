@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/iogo-dev/iogo/pkg/fabric"
@@ -50,7 +52,7 @@ func freePorts(t *testing.T, n int) []int {
 
 // brokerCluster is a NATS cluster of broker processes.
 type brokerCluster struct {
-	nodes []*proc
+	nodes   []*proc
 	urls    []string // client URLs, in node order
 	monitor []string // NATS monitoring endpoints, in node order
 }
@@ -80,7 +82,8 @@ func (bc *brokerCluster) busiest(t *testing.T) int {
 	return best
 }
 
-// startBrokers starts an n-node broker cluster: every node gets the full
+// startBrokers starts an n-node broker cluster (n = 1: a single broker,
+// no cluster port): every node gets the full
 // route list (itself included) and keeps its JetStream store in a directory
 // that outlives a crash, so a restarted node rejoins with its data.
 func startBrokers(t *testing.T, n int, extra ...string) *brokerCluster {
@@ -95,9 +98,12 @@ func startBrokers(t *testing.T, n int, extra ...string) *brokerCluster {
 	}
 	stores := t.TempDir()
 	for i := range n {
-		args := append([]string{"-name", fmt.Sprintf("b%d", i), "-host", "127.0.0.1", "-port", strconv.Itoa(ports[i]),
-			"-cluster-port", strconv.Itoa(ports[n+i]), "-routes", strings.Join(routes, ","),
-			"-http-port", strconv.Itoa(ports[2*n+i]), "-store", filepath.Join(stores, strconv.Itoa(i))}, extra...)
+		args := []string{"-name", fmt.Sprintf("b%d", i), "-host", "127.0.0.1", "-port", strconv.Itoa(ports[i]),
+			"-http-port", strconv.Itoa(ports[2*n+i]), "-store", filepath.Join(stores, strconv.Itoa(i))}
+		if n > 1 {
+			args = append(args, "-cluster-port", strconv.Itoa(ports[n+i]), "-routes", strings.Join(routes, ","))
+		}
+		args = append(args, extra...)
 		bc.nodes[i] = launch(t, "broker", "broker", args...)
 	}
 	for _, p := range bc.nodes {
@@ -294,18 +300,26 @@ func report(t *testing.T, name string, figures map[string]any) {
 // TestClusterBrokerFailover kills one of three brokers under load: requests
 // keep flowing through the other two, at most 0.1% fail, none hangs, the
 // killed node rejoins, and the players' bindings survive.
+//
+// The brokers require credentials, as outside `iogo dev` they should: the
+// gates log in with a user and password (which also guard the cluster
+// routes), the logic servers with an nkey.
 func TestClusterBrokerFailover(t *testing.T) {
-	bc := startBrokers(t, 3)
-	var logics []*proc
-	for i := range 2 {
-		logics = append(logics, startProc(t, "testsvc", "logic", "-brokers", bc.brokers(), "-id", fmt.Sprintf("svc-%d", i)))
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
 	}
-	var gates []string
-	for i := range 2 {
-		g := startProc(t, "external", "external", "-brokers", bc.brokers(), "-id", fmt.Sprintf("gate-%d", i),
-			"-ws", "", "-tcp", "127.0.0.1:0", "-rate", "-1", "-timeout", "2s")
-		gates = append(gates, g.ready["tcp"])
+	pub, _ := kp.PublicKey()
+	seed, _ := kp.Seed()
+	seedFile := filepath.Join(t.TempDir(), "logic.nk")
+	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
+		t.Fatal(err)
 	}
+	bc := startBrokers(t, 3, "-user", "gate", "-password", "gate-secret", "-nkeys", pub)
+	for i := range 2 {
+		startProc(t, "testsvc", "logic", "-brokers", bc.brokers(), "-id", fmt.Sprintf("svc-%d", i), "-nkey-seed", seedFile)
+	}
+	gates := startGates(t, bc, 2, "-timeout", "2s", "-user", "gate", "-password", "gate-secret")
 	const players, firstUser = 40, 5000
 	l := startLoad(t, gates, players, firstUser)
 
@@ -342,7 +356,7 @@ func TestClusterBrokerFailover(t *testing.T) {
 	}
 
 	// The restarted node is back in the cluster with the framework buckets.
-	nc, err := nats.Connect(bc.urls[victim])
+	nc, err := nats.Connect(bc.urls[victim], nats.UserInfo("gate", "gate-secret"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +384,9 @@ func TestClusterBrokerFailover(t *testing.T) {
 		}
 		return true
 	})
-	_ = logics
+	if _, err := nats.Connect(bc.urls[victim]); !errors.Is(err, nats.ErrAuthorization) {
+		t.Errorf("connect without credentials: %v, want an authorization error", err)
+	}
 }
 
 // waitFor polls cond until it holds or total elapses.
@@ -382,4 +398,247 @@ func waitFor(t *testing.T, total time.Duration, cond func() bool) {
 		}
 		return errors.New("condition not met")
 	})
+}
+
+// startGates starts n externals on TCP against the brokers and returns
+// their client URLs.
+func startGates(t *testing.T, bc *brokerCluster, n int, extra ...string) []string {
+	t.Helper()
+	var urls []string
+	for i := range n {
+		args := append([]string{"-brokers", bc.brokers(), "-id", fmt.Sprintf("gate-%d", i),
+			"-ws", "", "-tcp", "127.0.0.1:0", "-rate", "-1"}, extra...)
+		urls = append(urls, startProc(t, "external", "external", args...).ready["tcp"])
+	}
+	return urls
+}
+
+// TestClusterRollover replaces the instances of a service under load, the
+// way a deployment does: start the new version's instances, then stop the
+// old ones with SIGTERM. Not one request may fail.
+func TestClusterRollover(t *testing.T) {
+	bc := startBrokers(t, 3)
+	svc := func(id, version string) *proc {
+		return startProc(t, "testsvc", "logic", "-brokers", bc.brokers(), "-id", id, "-version", version)
+	}
+	old := []*proc{svc("a-1", "1"), svc("a-2", "1")}
+	gates := startGates(t, bc, 2)
+	const players = 40
+	l := startLoad(t, gates, players, 7000)
+	waitFor(t, 20*time.Second, func() bool { ok, _ := l.stats.totals(); return ok >= 2000 })
+
+	svc("a-3", "2")
+	svc("a-4", "2")
+	for _, p := range old {
+		p.stop(t) // SIGTERM: drain, finish in flight, deregister, exit 0
+	}
+	rolled := time.Since(l.stats.start)
+	waitFor(t, 30*time.Second, func() bool { return time.Since(l.stats.start) > rolled+2*time.Second })
+	l.stopLoad()
+
+	ok, failed := l.stats.totals()
+	report(t, "cluster-rollover", map[string]any{
+		"players": players, "ok": ok, "failed": failed, "errors": l.stats.errs,
+		"max_request_ms": l.stats.maxWait.Milliseconds(), "hung": l.hung.Load(), "broken": l.broken.Load(),
+	})
+	if failed != 0 || l.hung.Load() != 0 || l.broken.Load() != 0 {
+		t.Errorf("rollover: %d failed %v, %d hung, %d connections lost; want none", failed, l.stats.errs, l.hung.Load(), l.broken.Load())
+	}
+	c := dialSpec(t, gates[0])
+	for i := range 20 {
+		var id iohao.StringValue
+		decode(t, request(t, c, cmdBasics, 0, int32(i+1), &iohao.StringValue{}), &id)
+		if id.Value != "a-3" && id.Value != "a-4" {
+			t.Fatalf("served by %q after the rollover", id.Value)
+		}
+	}
+}
+
+// TestClusterOverload offers three times what a handler can serve for 10 s,
+// without waiting for answers: every request must still get an answer (its
+// response or an error code, never silence), and once the load stops, the
+// latency returns to what it was before.
+func TestClusterOverload(t *testing.T) {
+	bc := startBrokers(t, 1)
+	startProc(t, "testsvc", "logic", "-brokers", bc.brokers(), "-id", "slow-1")
+	gates := startGates(t, bc, 1, "-timeout", "2s")
+
+	const (
+		work     = 5                         // ms per request: 200 requests/s
+		players  = 30                        // each sending every 50 ms: 600 requests/s, 3× capacity
+		every    = 50 * time.Millisecond     //
+		duration = 10 * time.Second          //
+		settle   = 2*time.Second + ioTimeout // gate timeout, then slack
+	)
+	slow, _ := proto.Marshal(&iohao.IntValue{Value: work})
+	latency := func(n int) time.Duration { // median of n sequential requests from a fresh player
+		c := dialSpec(t, gates[0])
+		var took []time.Duration
+		for i := range n {
+			began := time.Now()
+			if r := request(t, c, cmdBasics, subSlow, int32(i+1), &iohao.IntValue{Value: work}); r.ResponseStatus != 0 {
+				t.Fatalf("request %d after the overload: %d %q", i, r.ResponseStatus, r.GetValidMsg())
+			}
+			took = append(took, time.Since(began))
+		}
+		slices.Sort(took)
+		return took[n/2]
+	}
+	before := latency(20)
+
+	var (
+		mu      sync.Mutex
+		codes   = map[string]int{}
+		sent    atomic.Int64
+		answers atomic.Int64
+		wg      sync.WaitGroup
+	)
+	stop := make(chan struct{})
+	for p := range players {
+		c := dialSpec(t, gates[0]).(*tcpSpec)
+		var mine atomic.Int64 // requests this player sent
+		wg.Go(func() {        // writer: a fixed pace, whatever comes back
+			tick := time.NewTicker(every)
+			defer tick.Stop()
+			for id := int32(1); ; id++ {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+				m, _ := proto.Marshal(&iohao.ExternalMessage{CmdCode: 1, CmdMerge: cmdBasics<<16 | subSlow, MsgId: id, Data: slow})
+				if err := c.sendRaw(m); err != nil {
+					t.Errorf("player %d: %v", p, err)
+					return
+				}
+				mine.Add(1)
+				sent.Add(1)
+			}
+		})
+		wg.Go(func() { // reader: counts answers until every sent request has one
+			seen := map[int32]bool{}
+			for {
+				select {
+				case <-stop:
+					if int64(len(seen)) >= mine.Load() {
+						return
+					}
+				default:
+				}
+				b, err := c.recvRaw()
+				if err != nil {
+					t.Errorf("player %d: %d of %d answered: %v", p, len(seen), mine.Load(), err)
+					return
+				}
+				var m iohao.ExternalMessage
+				if proto.Unmarshal(b, &m) != nil || m.CmdCode != 1 || seen[m.MsgId] {
+					t.Errorf("player %d: bad or duplicate answer %v", p, &m)
+					continue
+				}
+				seen[m.MsgId] = true
+				answers.Add(1)
+				mu.Lock()
+				codes[fmt.Sprintf("%d %s", m.ResponseStatus, m.GetValidMsg())]++
+				mu.Unlock()
+				select {
+				case <-stop:
+					if int64(len(seen)) >= mine.Load() {
+						return
+					}
+				default:
+				}
+			}
+		})
+	}
+	overloadEnds := time.Now().Add(duration)
+	waitFor(t, duration+10*time.Second, func() bool { return time.Now().After(overloadEnds) })
+	close(stop)
+	waitFor(t, settle, func() bool { return answers.Load() >= sent.Load() })
+	wg.Wait()
+	after := latency(20)
+
+	mu.Lock()
+	defer mu.Unlock()
+	report(t, "cluster-overload", map[string]any{
+		"offered_per_s": float64(sent.Load()) / duration.Seconds(), "capacity_per_s": 1000 / work,
+		"sent": sent.Load(), "answered": answers.Load(), "answers": codes,
+		"median_before_ms": before.Seconds() * 1000, "median_after_ms": after.Seconds() * 1000,
+	})
+	if answers.Load() != sent.Load() {
+		t.Fatalf("%d requests sent, %d answered", sent.Load(), answers.Load())
+	}
+	if codes["0 "] == 0 || codes["0 "] == int(sent.Load()) {
+		t.Fatalf("answers %v: want some served and some refused under 3× load", codes)
+	}
+}
+
+// TestClusterLogicBeforeBroker starts a logic server 5 s before any broker
+// exists: it waits, then serves once the broker is up, and at no time does
+// it listen on a port of its own.
+func TestClusterLogicBeforeBroker(t *testing.T) {
+	port := freePorts(t, 1)[0]
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	launched := time.Now()
+	early := launch(t, "testsvc", "logic", "-brokers", url, "-id", "early")
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(early.log(), "waiting for one") })
+	waitFor(t, 10*time.Second, func() bool { return time.Since(launched) >= 5*time.Second }) // the scenario: 5 s without a broker
+
+	startProc(t, "broker", "broker", "-host", "127.0.0.1", "-port", strconv.Itoa(port), "-store", t.TempDir())
+	brokerReady := time.Now()
+	early.waitReady(t)
+	serving := time.Since(brokerReady)
+
+	gate := startProc(t, "external", "external", "-brokers", url, "-ws", "", "-tcp", "127.0.0.1:0")
+	c := dialSpec(t, gate.ready["tcp"])
+	var id iohao.StringValue
+	if decode(t, request(t, c, cmdBasics, 0, 1, &iohao.StringValue{}), &id); id.Value != "early" {
+		t.Fatalf("served by %q", id.Value)
+	}
+	listening, err := listeningSockets(early.cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	report(t, "cluster-logic-before-broker", map[string]any{
+		"serving_after_broker_ready_ms": serving.Milliseconds(), "listening_sockets": listening,
+	})
+	if len(listening) != 0 {
+		t.Fatalf("the logic server listens on %v", listening)
+	}
+}
+
+// listeningSockets returns the TCP sockets in LISTEN state and the unbound
+// or bound-but-unconnected UDP sockets of process pid, from /proc, as
+// "tcp 127.0.0.1:4222"-style strings. It is `ss -ltnup` for one process.
+func listeningSockets(pid int) ([]string, error) {
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return nil, err
+	}
+	inodes := map[string]bool{}
+	for _, fd := range fds {
+		target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if err == nil && strings.HasPrefix(target, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(target, "socket:["), "]")] = true
+		}
+	}
+	var out []string
+	for _, table := range []struct{ file, proto, state string }{
+		{"tcp", "tcp", "0A"}, {"tcp6", "tcp6", "0A"}, // LISTEN
+		{"udp", "udp", "07"}, {"udp6", "udp6", "07"}, // UDP "CLOSE": not connected, receives from anyone
+	} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, table.file))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) > 9 && f[3] == table.state && inodes[f[9]] {
+				out = append(out, table.proto+" "+f[1])
+			}
+		}
+	}
+	return out, nil
 }

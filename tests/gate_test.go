@@ -44,6 +44,7 @@ const (
 	gateV2       = 8
 	gatePush     = 100
 	cmdBasics    = 20
+	subSlow      = 1 // of cmdBasics: int32 ms of exclusive work (testsvc basics.go)
 )
 
 // gateCluster is a running deployment for the gate tests: a broker,
