@@ -18,6 +18,7 @@ import (
 	"github.com/iogo-dev/iogo/pkg/external"
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/store"
+	"github.com/iogo-dev/iogo/pkg/store/redistest"
 	loginpb "github.com/iogo-dev/iogo/proto/login"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -76,7 +77,7 @@ type backend struct {
 }
 
 // backends are the store backends of the end-to-end tests.
-var backends = []backend{{"jetstream", jetStreamBackend}}
+var backends = []backend{{"jetstream", jetStreamBackend}, {"redis", redisBackend}}
 
 // jetStreamBackend keeps the data on the stack's own broker.
 func jetStreamBackend(t testing.TB, nc *nats.Conn) store.Opener {
@@ -84,7 +85,17 @@ func jetStreamBackend(t testing.TB, nc *nats.Conn) store.Opener {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return jsOpener{js}
+	return store.NewJetStream(js)
+}
+
+// redisBackend keeps the data on a redis-server of the test's own.
+func redisBackend(t testing.TB, _ *nats.Conn) store.Opener {
+	rdb, err := store.RedisFromURL("redis://" + redistest.Start(t) + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	return store.NewRedis(rdb)
 }
 
 // startStack starts n login instances configured by cfg (Secret, Argon2,
