@@ -69,7 +69,7 @@ func (d devService) source() logic.RouteSource {
 // devServices are the bundled logic services, in start order.
 func devServices() []devService {
 	return []devService{
-		{name: login.Service, routes: func() logic.RouteSource { return login.Router() }},
+		{name: login.Service, module: func(fs *flag.FlagSet) svcmain.Module { return login.FromFlags(fs) }},
 		{name: demo.Service, routes: func() logic.RouteSource { return demo.Router() }},
 		{name: guild.Service, module: func(fs *flag.FlagSet) svcmain.Module { return guild.FromFlags(fs) }},
 	}

@@ -61,5 +61,31 @@ namespace IogoSdk
     {
         /// <summary>login: device_id must be 1..128 bytes</summary>
         DeviceID = -1001,
+        /// <summary>login: username must be 3..32 of A-Z a-z 0-9 . _ -</summary>
+        Username = -1001,
+        /// <summary>login: password must be 8..128 bytes</summary>
+        Password = -1001,
+        /// <summary>login: nickname must be at most 64 characters</summary>
+        Nickname = -1001,
+        /// <summary>login: wrong username or password</summary>
+        BadCredentials = 1100,
+        /// <summary>login: username taken</summary>
+        UsernameTaken = 1101,
+        /// <summary>login: invalid or expired token</summary>
+        TokenInvalid = 1102,
+        /// <summary>login: refresh token reused; the login was revoked</summary>
+        TokenReused = 1103,
+        /// <summary>login: banned</summary>
+        Banned = 1104,
+        /// <summary>login: too many failed attempts</summary>
+        RateLimited = 1105,
+        /// <summary>login: the identity provider rejected the token</summary>
+        Provider = 1106,
+        /// <summary>login: unknown identity provider</summary>
+        UnknownProvider = 1107,
+        /// <summary>login: already linked</summary>
+        AlreadyLinked = 1108,
+        /// <summary>login: device ID collides with another account</summary>
+        DeviceTaken = 1109,
     }
 }

@@ -632,6 +632,66 @@ namespace Iogo.Guild
 
 namespace Iogo.Login
 {
+    /// <summary>Message iogo.login.Ban.</summary>
+    public sealed class Ban : IMessage
+    {
+        public long UserId;
+        public string Reason = "";
+        public long UntilMs;
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (UserId != 0) { w.Tag(1, WireType.Varint); w.Int64(UserId); }
+            if (Reason != "") { w.Tag(2, WireType.LengthDelimited); w.String(Reason); }
+            if (UntilMs != 0) { w.Tag(3, WireType.Varint); w.Int64(UntilMs); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: UserId = r.Int64(); break;
+                    case 2: Reason = r.String(); break;
+                    case 3: UntilMs = r.Int64(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.login.CustomLogin.</summary>
+    public sealed class CustomLogin : IMessage
+    {
+        public string Provider = "";
+        public string Token = "";
+        public string Nickname = "";
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Provider != "") { w.Tag(1, WireType.LengthDelimited); w.String(Provider); }
+            if (Token != "") { w.Tag(2, WireType.LengthDelimited); w.String(Token); }
+            if (Nickname != "") { w.Tag(3, WireType.LengthDelimited); w.String(Nickname); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: Provider = r.String(); break;
+                    case 2: Token = r.String(); break;
+                    case 3: Nickname = r.String(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
     /// <summary>Message iogo.login.GuestLogin.</summary>
     public sealed class GuestLogin : IMessage
     {
@@ -659,18 +719,264 @@ namespace Iogo.Login
         }
     }
 
+    /// <summary>Message iogo.login.LinkCustom.</summary>
+    public sealed class LinkCustom : IMessage
+    {
+        public string Provider = "";
+        public string Token = "";
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Provider != "") { w.Tag(1, WireType.LengthDelimited); w.String(Provider); }
+            if (Token != "") { w.Tag(2, WireType.LengthDelimited); w.String(Token); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: Provider = r.String(); break;
+                    case 2: Token = r.String(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.login.LinkPassword.</summary>
+    public sealed class LinkPassword : IMessage
+    {
+        public string Username = "";
+        public string Password = "";
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Username != "") { w.Tag(1, WireType.LengthDelimited); w.String(Username); }
+            if (Password != "") { w.Tag(2, WireType.LengthDelimited); w.String(Password); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: Username = r.String(); break;
+                    case 2: Password = r.String(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.login.Logout.</summary>
+    public sealed class Logout : IMessage
+    {
+        public bool All;
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (All) { w.Tag(1, WireType.Varint); w.Bool(All); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: All = r.Bool(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.login.PasswordLogin.</summary>
+    public sealed class PasswordLogin : IMessage
+    {
+        public string Username = "";
+        public string Password = "";
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Username != "") { w.Tag(1, WireType.LengthDelimited); w.String(Username); }
+            if (Password != "") { w.Tag(2, WireType.LengthDelimited); w.String(Password); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: Username = r.String(); break;
+                    case 2: Password = r.String(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.login.Refresh.</summary>
+    public sealed class Refresh : IMessage
+    {
+        public string RefreshToken = "";
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (RefreshToken != "") { w.Tag(1, WireType.LengthDelimited); w.String(RefreshToken); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: RefreshToken = r.String(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.login.Register.</summary>
+    public sealed class Register : IMessage
+    {
+        public string Username = "";
+        public string Password = "";
+        public string Nickname = "";
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Username != "") { w.Tag(1, WireType.LengthDelimited); w.String(Username); }
+            if (Password != "") { w.Tag(2, WireType.LengthDelimited); w.String(Password); }
+            if (Nickname != "") { w.Tag(3, WireType.LengthDelimited); w.String(Nickname); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: Username = r.String(); break;
+                    case 2: Password = r.String(); break;
+                    case 3: Nickname = r.String(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.login.TokenLogin.</summary>
+    public sealed class TokenLogin : IMessage
+    {
+        public string Token = "";
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Token != "") { w.Tag(1, WireType.LengthDelimited); w.String(Token); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: Token = r.String(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.login.Tokens.</summary>
+    public sealed class Tokens : IMessage
+    {
+        public string Token = "";
+        public long TokenExpiresMs;
+        public string RefreshToken = "";
+        public long RefreshExpiresMs;
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Token != "") { w.Tag(1, WireType.LengthDelimited); w.String(Token); }
+            if (TokenExpiresMs != 0) { w.Tag(2, WireType.Varint); w.Int64(TokenExpiresMs); }
+            if (RefreshToken != "") { w.Tag(3, WireType.LengthDelimited); w.String(RefreshToken); }
+            if (RefreshExpiresMs != 0) { w.Tag(4, WireType.Varint); w.Int64(RefreshExpiresMs); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: Token = r.String(); break;
+                    case 2: TokenExpiresMs = r.Int64(); break;
+                    case 3: RefreshToken = r.String(); break;
+                    case 4: RefreshExpiresMs = r.Int64(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.login.Unban.</summary>
+    public sealed class Unban : IMessage
+    {
+        public long UserId;
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (UserId != 0) { w.Tag(1, WireType.Varint); w.Int64(UserId); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: UserId = r.Int64(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
     /// <summary>Message iogo.login.User.</summary>
     public sealed class User : IMessage
     {
         public long Id;
         public string Nickname = "";
         public bool Created;
+        public global::Iogo.Login.Tokens Tokens;
+        public string Username = "";
+        public bool Guest;
 
         public void WriteTo(ProtoWriter w)
         {
             if (Id != 0) { w.Tag(1, WireType.Varint); w.Int64(Id); }
             if (Nickname != "") { w.Tag(2, WireType.LengthDelimited); w.String(Nickname); }
             if (Created) { w.Tag(3, WireType.Varint); w.Bool(Created); }
+            if (Tokens != null) { w.Tag(4, WireType.LengthDelimited); w.Message(Tokens); }
+            if (Username != "") { w.Tag(5, WireType.LengthDelimited); w.String(Username); }
+            if (Guest) { w.Tag(6, WireType.Varint); w.Bool(Guest); }
         }
 
         public void MergeFrom(ProtoReader r)
@@ -683,6 +989,33 @@ namespace Iogo.Login
                     case 1: Id = r.Int64(); break;
                     case 2: Nickname = r.String(); break;
                     case 3: Created = r.Bool(); break;
+                    case 4: if (Tokens == null) Tokens = new global::Iogo.Login.Tokens(); r.Message(Tokens); break;
+                    case 5: Username = r.String(); break;
+                    case 6: Guest = r.Bool(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.login.VerifyToken.</summary>
+    public sealed class VerifyToken : IMessage
+    {
+        public string Token = "";
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Token != "") { w.Tag(1, WireType.LengthDelimited); w.String(Token); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: Token = r.String(); break;
                     default: r.Skip(t); break;
                 }
             }

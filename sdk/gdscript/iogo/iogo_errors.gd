@@ -37,4 +37,17 @@ enum GuildError {
 ## Error codes the login service declares.
 enum LoginError {
 	DEVICE_ID = -1001, ## login: device_id must be 1..128 bytes
+	USERNAME = -1001, ## login: username must be 3..32 of A-Z a-z 0-9 . _ -
+	PASSWORD = -1001, ## login: password must be 8..128 bytes
+	NICKNAME = -1001, ## login: nickname must be at most 64 characters
+	BAD_CREDENTIALS = 1100, ## login: wrong username or password
+	USERNAME_TAKEN = 1101, ## login: username taken
+	TOKEN_INVALID = 1102, ## login: invalid or expired token
+	TOKEN_REUSED = 1103, ## login: refresh token reused; the login was revoked
+	BANNED = 1104, ## login: banned
+	RATE_LIMITED = 1105, ## login: too many failed attempts
+	PROVIDER = 1106, ## login: the identity provider rejected the token
+	UNKNOWN_PROVIDER = 1107, ## login: unknown identity provider
+	ALREADY_LINKED = 1108, ## login: already linked
+	DEVICE_TAKEN = 1109, ## login: device ID collides with another account
 }

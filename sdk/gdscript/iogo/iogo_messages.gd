@@ -864,6 +864,90 @@ class IogoGuildUpdateGuild:
 		return m
 
 
+## Message iogo.login.Ban.
+class IogoLoginBan:
+	extends RefCounted
+	var user_id: int = 0
+	var reason: String = ""
+	var until_ms: int = 0
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if user_id != 0:
+			w.tag(1, IogoProto.VARINT)
+			w.varint(user_id)
+		if reason != "":
+			w.tag(2, IogoProto.LEN)
+			w.string(reason)
+		if until_ms != 0:
+			w.tag(3, IogoProto.VARINT)
+			w.varint(until_ms)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					user_id = r.int64()
+				2:
+					reason = r.string()
+				3:
+					until_ms = r.int64()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoLoginBan:
+		var m := IogoLoginBan.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.login.CustomLogin.
+class IogoLoginCustomLogin:
+	extends RefCounted
+	var provider: String = ""
+	var token: String = ""
+	var nickname: String = ""
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if provider != "":
+			w.tag(1, IogoProto.LEN)
+			w.string(provider)
+		if token != "":
+			w.tag(2, IogoProto.LEN)
+			w.string(token)
+		if nickname != "":
+			w.tag(3, IogoProto.LEN)
+			w.string(nickname)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					provider = r.string()
+				2:
+					token = r.string()
+				3:
+					nickname = r.string()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoLoginCustomLogin:
+		var m := IogoLoginCustomLogin.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
 ## Message iogo.login.GuestLogin.
 class IogoLoginGuestLogin:
 	extends RefCounted
@@ -900,12 +984,333 @@ class IogoLoginGuestLogin:
 		return m
 
 
+## Message iogo.login.LinkCustom.
+class IogoLoginLinkCustom:
+	extends RefCounted
+	var provider: String = ""
+	var token: String = ""
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if provider != "":
+			w.tag(1, IogoProto.LEN)
+			w.string(provider)
+		if token != "":
+			w.tag(2, IogoProto.LEN)
+			w.string(token)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					provider = r.string()
+				2:
+					token = r.string()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoLoginLinkCustom:
+		var m := IogoLoginLinkCustom.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.login.LinkPassword.
+class IogoLoginLinkPassword:
+	extends RefCounted
+	var username: String = ""
+	var password: String = ""
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if username != "":
+			w.tag(1, IogoProto.LEN)
+			w.string(username)
+		if password != "":
+			w.tag(2, IogoProto.LEN)
+			w.string(password)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					username = r.string()
+				2:
+					password = r.string()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoLoginLinkPassword:
+		var m := IogoLoginLinkPassword.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.login.Logout.
+class IogoLoginLogout:
+	extends RefCounted
+	var all: bool = false
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if all:
+			w.tag(1, IogoProto.VARINT)
+			w.boolean(all)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					all = r.boolean()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoLoginLogout:
+		var m := IogoLoginLogout.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.login.PasswordLogin.
+class IogoLoginPasswordLogin:
+	extends RefCounted
+	var username: String = ""
+	var password: String = ""
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if username != "":
+			w.tag(1, IogoProto.LEN)
+			w.string(username)
+		if password != "":
+			w.tag(2, IogoProto.LEN)
+			w.string(password)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					username = r.string()
+				2:
+					password = r.string()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoLoginPasswordLogin:
+		var m := IogoLoginPasswordLogin.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.login.Refresh.
+class IogoLoginRefresh:
+	extends RefCounted
+	var refresh_token: String = ""
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if refresh_token != "":
+			w.tag(1, IogoProto.LEN)
+			w.string(refresh_token)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					refresh_token = r.string()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoLoginRefresh:
+		var m := IogoLoginRefresh.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.login.Register.
+class IogoLoginRegister:
+	extends RefCounted
+	var username: String = ""
+	var password: String = ""
+	var nickname: String = ""
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if username != "":
+			w.tag(1, IogoProto.LEN)
+			w.string(username)
+		if password != "":
+			w.tag(2, IogoProto.LEN)
+			w.string(password)
+		if nickname != "":
+			w.tag(3, IogoProto.LEN)
+			w.string(nickname)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					username = r.string()
+				2:
+					password = r.string()
+				3:
+					nickname = r.string()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoLoginRegister:
+		var m := IogoLoginRegister.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.login.TokenLogin.
+class IogoLoginTokenLogin:
+	extends RefCounted
+	var token: String = ""
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if token != "":
+			w.tag(1, IogoProto.LEN)
+			w.string(token)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					token = r.string()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoLoginTokenLogin:
+		var m := IogoLoginTokenLogin.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.login.Tokens.
+class IogoLoginTokens:
+	extends RefCounted
+	var token: String = ""
+	var token_expires_ms: int = 0
+	var refresh_token: String = ""
+	var refresh_expires_ms: int = 0
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if token != "":
+			w.tag(1, IogoProto.LEN)
+			w.string(token)
+		if token_expires_ms != 0:
+			w.tag(2, IogoProto.VARINT)
+			w.varint(token_expires_ms)
+		if refresh_token != "":
+			w.tag(3, IogoProto.LEN)
+			w.string(refresh_token)
+		if refresh_expires_ms != 0:
+			w.tag(4, IogoProto.VARINT)
+			w.varint(refresh_expires_ms)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					token = r.string()
+				2:
+					token_expires_ms = r.int64()
+				3:
+					refresh_token = r.string()
+				4:
+					refresh_expires_ms = r.int64()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoLoginTokens:
+		var m := IogoLoginTokens.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.login.Unban.
+class IogoLoginUnban:
+	extends RefCounted
+	var user_id: int = 0
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if user_id != 0:
+			w.tag(1, IogoProto.VARINT)
+			w.varint(user_id)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					user_id = r.int64()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoLoginUnban:
+		var m := IogoLoginUnban.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
 ## Message iogo.login.User.
 class IogoLoginUser:
 	extends RefCounted
 	var id: int = 0
 	var nickname: String = ""
 	var created: bool = false
+	var tokens: IogoLoginTokens = null
+	var username: String = ""
+	var guest: bool = false
 
 	func write_to(w: IogoProto.Writer) -> void:
 		if id != 0:
@@ -917,6 +1322,15 @@ class IogoLoginUser:
 		if created:
 			w.tag(3, IogoProto.VARINT)
 			w.boolean(created)
+		if tokens != null:
+			w.tag(4, IogoProto.LEN)
+			w.bytes(tokens.to_bytes())
+		if username != "":
+			w.tag(5, IogoProto.LEN)
+			w.string(username)
+		if guest:
+			w.tag(6, IogoProto.VARINT)
+			w.boolean(guest)
 
 	func merge_from(r: IogoProto.Reader) -> void:
 		while r.more():
@@ -928,6 +1342,12 @@ class IogoLoginUser:
 					nickname = r.string()
 				3:
 					created = r.boolean()
+				4:
+					tokens = IogoLoginTokens.from_bytes(r.bytes())
+				5:
+					username = r.string()
+				6:
+					guest = r.boolean()
 				_:
 					r.skip(t[1])
 
@@ -938,6 +1358,36 @@ class IogoLoginUser:
 
 	static func from_bytes(data: PackedByteArray) -> IogoLoginUser:
 		var m := IogoLoginUser.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.login.VerifyToken.
+class IogoLoginVerifyToken:
+	extends RefCounted
+	var token: String = ""
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if token != "":
+			w.tag(1, IogoProto.LEN)
+			w.string(token)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					token = r.string()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoLoginVerifyToken:
+		var m := IogoLoginVerifyToken.new()
 		m.merge_from(IogoProto.Reader.new(data))
 		return m
 

@@ -56,4 +56,30 @@ export enum GuildError {
 export enum LoginError {
   /** login: device_id must be 1..128 bytes */
   DeviceID = -1001,
+  /** login: username must be 3..32 of A-Z a-z 0-9 . _ - */
+  Username = -1001,
+  /** login: password must be 8..128 bytes */
+  Password = -1001,
+  /** login: nickname must be at most 64 characters */
+  Nickname = -1001,
+  /** login: wrong username or password */
+  BadCredentials = 1100,
+  /** login: username taken */
+  UsernameTaken = 1101,
+  /** login: invalid or expired token */
+  TokenInvalid = 1102,
+  /** login: refresh token reused; the login was revoked */
+  TokenReused = 1103,
+  /** login: banned */
+  Banned = 1104,
+  /** login: too many failed attempts */
+  RateLimited = 1105,
+  /** login: the identity provider rejected the token */
+  Provider = 1106,
+  /** login: unknown identity provider */
+  UnknownProvider = 1107,
+  /** login: already linked */
+  AlreadyLinked = 1108,
+  /** login: device ID collides with another account */
+  DeviceTaken = 1109,
 }
