@@ -36,7 +36,6 @@ func (k Key) Less(o Key) bool {
 	return k.D < o.D
 }
 
-
 type level[V any] struct {
 	next *node[V]
 	span int // level-0 steps from this node to next (to the end when next is nil)
