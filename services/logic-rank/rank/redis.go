@@ -86,8 +86,11 @@ func (r *redisBoards) Submit(ctx context.Context, s Scope, sub Submission, now t
 			}
 			if !changed {
 				rank, err := tx.ZRank(ctx, zk, member(cur, srt)).Result()
+				if errors.Is(err, redis.Nil) {
+					return redis.TxFailedErr // the record moved since it was read
+				}
 				if err != nil {
-					return fmt.Errorf("rank: redis: record without position: %w", err)
+					return err
 				}
 				out, out.Rank = *cur, rank+1
 				return nil
