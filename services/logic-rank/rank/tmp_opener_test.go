@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/iogo-dev/iogo/pkg/broker"
 	"github.com/iogo-dev/iogo/pkg/store"
 )
 
@@ -23,3 +24,5 @@ func (o *tmpOpener) Open(_ context.Context, b store.Bucket) (store.KV, error) {
 }
 
 func newOpener(t *testing.T) store.Opener { return &tmpOpener{m: map[string]*tmpKV{}} }
+
+func e2eOpener(*broker.Broker) store.Opener { return &tmpOpener{m: map[string]*tmpKV{}} }
