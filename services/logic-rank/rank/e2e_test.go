@@ -3,6 +3,7 @@ package rank_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"slices"
 	"testing"
@@ -83,7 +84,7 @@ func startStack(t *testing.T, st func(*broker.Broker) store.Opener, boards []ran
 	startLogic(t, url, logic.Config{Service: rank.Service, Router: m.Router(),
 		Init: func(ctx context.Context, srv *logic.Server) error { return m.Open(ctx, srv, opener) }})
 
-	g, err := external.New(external.Config{TCPAddr: "127.0.0.1:0", WSAddr: "127.0.0.1:0", Brokers: []string{url}})
+	g, err := external.New(external.Config{TCPAddr: "127.0.0.1:0", WSAddr: "127.0.0.1:0", Brokers: []string{url}, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
