@@ -2,7 +2,7 @@ package rank
 
 import (
 	"context"
-		"time"
+	"time"
 )
 
 // Scope is the board period a [Boards] call acts on.

@@ -251,7 +251,6 @@ func (r *redisBoards) position(ctx context.Context, s Scope, owner int64) (*Reco
 	return rec, rank + 1, nil
 }
 
-
 func (r *redisBoards) Get(ctx context.Context, s Scope, owner int64) (Record, bool, error) {
 	rec, _, err := r.position(ctx, s, owner)
 	if err != nil || rec == nil {
