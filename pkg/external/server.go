@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"sync"
@@ -81,7 +82,8 @@ type Server struct {
 	users    map[int64]*userEntry
 	bySub    map[*nats.Subscription]*userEntry
 
-	stopping chan struct{} // closed when shutdown begins
+	stopping chan struct{} // closed at shutdown once the requests in flight are answered
+	draining atomic.Bool   // set when shutdown begins: new requests are refused
 	stopped  chan struct{} // closed when Shutdown has finished
 	wg       sync.WaitGroup
 }
@@ -279,12 +281,37 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.teardown(ctx)
 }
 
+// awaitPending waits, at most one request timeout and until ctx ends, for
+// the answers of the requests in flight.
+func (s *Server) awaitPending(ctx context.Context) {
+	if s.pending.len() == 0 {
+		return
+	}
+	limit := time.NewTimer(s.cfg.RequestTimeout)
+	defer limit.Stop()
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	for s.pending.len() > 0 {
+		select {
+		case <-poll.C:
+		case <-limit.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // teardown undoes whatever start did, in order: listeners, sessions,
 // subscriptions, goroutines, broker connection.
 func (s *Server) teardown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
+	// Requests already forwarded get their answers before the sessions
+	// close; new ones are refused with "server shutting down" (forward).
+	s.draining.Store(true)
+	s.awaitPending(ctx)
 	close(s.stopping)
 	if s.endLife != nil {
 		s.endLife() // the route view, and binds in flight
@@ -455,6 +482,11 @@ func (s *Server) forward(sess *session, m *wire.Message) {
 	if sess.closed.Load() {
 		return // kicked or closing: no answer could reach the client
 	}
+	if s.draining.Load() {
+		sess.send(wire.Message{CmdCode: wire.CmdBusiness, CmdMerge: m.CmdMerge, MsgID: m.MsgID,
+			Status: errs.CodeSystem, ValidMsg: "server shutting down"})
+		return
+	}
 	cmd, sub := m.Cmd(), m.Sub()
 	subject, bound, e := s.target(sess, cmd, sub)
 	if e != nil {
@@ -475,6 +507,7 @@ func (s *Server) forward(sess *session, m *wire.Message) {
 		Gate:    s.cfg.ID,
 		MsgID:   m.MsgID,
 		Attrs:   sess.ctl.attrsHeader(),
+		Timeout: s.cfg.RequestTimeout,
 	}
 	if sess.codec.Name() != wire.NameProtobuf {
 		meta.Codec = sess.codec.Name()
@@ -565,28 +598,44 @@ func (s *Server) onReply(msg *nats.Msg) {
 
 // sweep answers requests whose reply is overdue with CodeSystem "request
 // timeout". One ticker serves every pending request.
+//
+// When the broker connection drops, the requests pending at that moment are
+// answered at once with CodeSystem "broker connection lost" instead: their
+// requests or replies were on the lost connection, and a player should not
+// wait a full timeout to learn it. Requests sent while the connection is
+// being re-established wait in nats.go's reconnect buffer and go out on the
+// new connection.
 func (s *Server) sweep() {
 	defer s.wg.Done()
 	every := min(max(s.cfg.RequestTimeout/10, time.Millisecond), 500*time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()
+	lost := s.nc.StatusChanged(nats.RECONNECTING)
+	defer s.nc.RemoveStatusListener(lost)
 	var expired []pendingReq
 	for {
+		why := "request timeout"
 		select {
 		case <-t.C:
+			expired = s.pending.expire(s.now(), expired[:0])
+		case <-lost:
+			why = "broker connection lost"
+			expired = s.pending.expire(math.MaxInt64, expired[:0])
+			if len(expired) > 0 {
+				s.log.Warn("broker connection lost; failed the pending requests", "requests", len(expired))
+			}
 		case <-s.stopping:
 			return
 		}
-		expired = s.pending.expire(s.now(), expired[:0])
 		for i, p := range expired {
 			p.sess.send(wire.Message{
 				CmdCode:  wire.CmdBusiness,
 				CmdMerge: p.cmdMerge,
 				MsgID:    p.msgID,
 				Status:   errs.CodeSystem,
-				ValidMsg: "request timeout",
+				ValidMsg: why,
 			})
-			endSpan(p.span, errs.CodeSystem, "request timeout")
+			endSpan(p.span, errs.CodeSystem, why)
 			expired[i] = pendingReq{}
 		}
 	}
