@@ -62,11 +62,11 @@ func startLogic(t *testing.T, url string, cfg logic.Config) {
 	})
 }
 
-func startStack(t *testing.T, st func(*broker.Broker) store.Opener, boards []rank.BoardConfig) *stack {
+func startStack(t *testing.T, st func(*testing.T, *broker.Broker) store.Opener, boards []rank.BoardConfig) *stack {
 	t.Helper()
 	b := brokertest.Start(t, broker.Config{})
 	url := b.ClientURL()
-	opener := st(b)
+	opener := st(t, b)
 
 	login := route.NewRouter()
 	route.Handle(login.Group(1), 0, func(c *logic.Ctx, id int64) (int64, error) { return id, c.Bind(id) }, route.Public())

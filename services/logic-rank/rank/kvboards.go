@@ -70,7 +70,10 @@ type kvBoards struct {
 
 	mu     sync.RWMutex
 	scopes map[scopeID]*index
-	seed   uint64
+	// dropped holds, per expired period, the newest revision it had:
+	// watch events up to it arrive late and must not bring it back.
+	dropped map[scopeID]uint64
+	seed    uint64
 }
 
 // NewKVBoards returns the default Boards backend: an in-memory
@@ -82,7 +85,7 @@ func NewKVBoards(ctx context.Context, kv store.KV, log *slog.Logger) (Boards, er
 		log = slog.New(slog.DiscardHandler)
 	}
 	wctx, cancel := context.WithCancel(context.Background())
-	b := &kvBoards{kv: kv, log: log, cancel: cancel, done: make(chan struct{}), scopes: map[scopeID]*index{}}
+	b := &kvBoards{kv: kv, log: log, cancel: cancel, done: make(chan struct{}), scopes: map[scopeID]*index{}, dropped: map[scopeID]uint64{}}
 	ch, err := kv.Watch(wctx, recPrefix)
 	if err != nil {
 		cancel()
@@ -191,6 +194,12 @@ func (b *kvBoards) applyChange(c *store.Change) {
 		b.log.Warn("rank: skipping a corrupt record", slog.String("key", c.Key), slog.Any("error", err))
 		return
 	}
+	b.mu.RLock()
+	tomb, isDropped := b.dropped[id]
+	b.mu.RUnlock()
+	if isDropped && c.Revision <= tomb {
+		return
+	}
 	b.index(id, s).put(rec, c.Revision)
 }
 
@@ -266,6 +275,17 @@ func (x *index) remove(owner int64, rev uint64) {
 		x.list.Delete(e.key)
 		delete(x.owners, owner)
 	}
+}
+
+// maxRev returns the newest revision in the index.
+func (x *index) maxRev() uint64 {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	var m uint64
+	for _, e := range x.owners {
+		m = max(m, e.rev)
+	}
+	return m
 }
 
 // full reports whether the period holds max records or more and k would
@@ -457,10 +477,11 @@ func (b *kvBoards) Expire(ctx context.Context, board *BoardConfig, before int64)
 	// (the watch loads every record, so normally none).
 	periods := map[int64]bool{}
 	b.mu.Lock()
-	for id := range b.scopes {
+	for id, idx := range b.scopes {
 		if id.board == board.ID && id.period < before {
 			periods[id.period] = true
 			delete(b.scopes, id)
+			b.dropped[id] = max(b.dropped[id], idx.maxRev())
 		}
 	}
 	b.mu.Unlock()
