@@ -23,7 +23,7 @@ var binDir string
 
 // bundled are the binaries of the logic services `iogo dev` runs, in its
 // order.
-var bundled = []string{"logic-login", "logic-demo", "logic-guild"}
+var bundled = []string{"logic-login", "logic-demo", "logic-guild", "logic-rank"}
 
 // binaries maps a binary name to the package it is built from.
 var binaries = map[string]string{
@@ -32,6 +32,7 @@ var binaries = map[string]string{
 	"logic-login": "github.com/iogo-dev/iogo/services/logic-login",
 	"logic-demo":  "github.com/iogo-dev/iogo/services/logic-demo",
 	"logic-guild": "github.com/iogo-dev/iogo/services/logic-guild",
+	"logic-rank":  "github.com/iogo-dev/iogo/services/logic-rank",
 	"iogo":        "github.com/iogo-dev/iogo/cmd/iogo",
 	"testsvc":     "github.com/iogo-dev/iogo/tests/testsvc",
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/iogo-dev/iogo/services/logic-demo/demo"
 	"github.com/iogo-dev/iogo/services/logic-guild/guild"
 	"github.com/iogo-dev/iogo/services/logic-login/login"
+	"github.com/iogo-dev/iogo/services/logic-rank/rank"
 	"github.com/nats-io/nats.go"
 	oteltrace "go.opentelemetry.io/otel/trace"
 )
@@ -72,6 +73,7 @@ func devServices() []devService {
 		{name: login.Service, module: func(fs *flag.FlagSet) svcmain.Module { return login.FromFlags(fs) }},
 		{name: demo.Service, routes: func() logic.RouteSource { return demo.Router() }},
 		{name: guild.Service, module: func(fs *flag.FlagSet) svcmain.Module { return guild.FromFlags(fs) }},
+		{name: rank.Service, module: func(fs *flag.FlagSet) svcmain.Module { return rank.FromFlags(fs) }},
 	}
 }
 

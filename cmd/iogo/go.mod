@@ -9,6 +9,7 @@ require (
 	github.com/iogo-dev/iogo/services/logic-demo v0.0.0
 	github.com/iogo-dev/iogo/services/logic-guild v0.0.0
 	github.com/iogo-dev/iogo/services/logic-login v0.0.0
+	github.com/iogo-dev/iogo/services/logic-rank v0.0.0
 	github.com/nats-io/nats.go v1.55.0
 	google.golang.org/protobuf v1.36.12
 )
@@ -55,4 +56,5 @@ replace (
 	github.com/iogo-dev/iogo/services/logic-demo => ../../services/logic-demo
 	github.com/iogo-dev/iogo/services/logic-guild => ../../services/logic-guild
 	github.com/iogo-dev/iogo/services/logic-login => ../../services/logic-login
+	github.com/iogo-dev/iogo/services/logic-rank => ../../services/logic-rank
 )

@@ -88,4 +88,27 @@ namespace IogoSdk
         /// <summary>login: device ID collides with another account</summary>
         DeviceTaken = 1109,
     }
+
+    /// <summary>Error codes the rank service declares.</summary>
+    public enum RankError
+    {
+        /// <summary>rank: board not found</summary>
+        BoardNotFound = 1300,
+        /// <summary>rank: board exists with another configuration</summary>
+        BoardConflict = 1301,
+        /// <summary>rank: board does not allow metadata</summary>
+        MetadataDenied = 1302,
+        /// <summary>rank: metadata too large</summary>
+        MetadataSize = 1303,
+        /// <summary>rank: board is full and the score does not reach it</summary>
+        BoardFull = 1304,
+        /// <summary>rank: score out of range</summary>
+        ScoreRange = 1305,
+        /// <summary>rank: invalid or expired cursor</summary>
+        Cursor = 1306,
+        /// <summary>rank: board has no previous period</summary>
+        NoPrevious = 1307,
+        /// <summary>rank: invalid board configuration</summary>
+        BadBoard = 1308,
+    }
 }

@@ -1023,6 +1023,420 @@ namespace Iogo.Login
     }
 }
 
+namespace Iogo.Rank
+{
+    /// <summary>Message iogo.rank.Around.</summary>
+    public sealed class Around : IMessage
+    {
+        public global::Iogo.Rank.Query Query;
+        public long OwnerId;
+        public int Limit;
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Query != null) { w.Tag(1, WireType.LengthDelimited); w.Message(Query); }
+            if (OwnerId != 0) { w.Tag(2, WireType.Varint); w.Int64(OwnerId); }
+            if (Limit != 0) { w.Tag(3, WireType.Varint); w.Int32(Limit); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: if (Query == null) Query = new global::Iogo.Rank.Query(); r.Message(Query); break;
+                    case 2: OwnerId = r.Int64(); break;
+                    case 3: Limit = r.Int32(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.rank.Board.</summary>
+    public sealed class Board : IMessage
+    {
+        public global::Iogo.Rank.BoardConfig Config;
+        public global::Iogo.Rank.Period Period;
+        public long Total;
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Config != null) { w.Tag(1, WireType.LengthDelimited); w.Message(Config); }
+            if (Period != null) { w.Tag(2, WireType.LengthDelimited); w.Message(Period); }
+            if (Total != 0) { w.Tag(3, WireType.Varint); w.Int64(Total); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: if (Config == null) Config = new global::Iogo.Rank.BoardConfig(); r.Message(Config); break;
+                    case 2: if (Period == null) Period = new global::Iogo.Rank.Period(); r.Message(Period); break;
+                    case 3: Total = r.Int64(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.rank.BoardConfig.</summary>
+    public sealed class BoardConfig : IMessage
+    {
+        public string Id = "";
+        public int Sort;
+        public int Operator;
+        public string ResetSchedule = "";
+        public bool Metadata;
+        public long MaxEntries;
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Id != "") { w.Tag(1, WireType.LengthDelimited); w.String(Id); }
+            if (Sort != 0) { w.Tag(2, WireType.Varint); w.Int32(Sort); }
+            if (Operator != 0) { w.Tag(3, WireType.Varint); w.Int32(Operator); }
+            if (ResetSchedule != "") { w.Tag(4, WireType.LengthDelimited); w.String(ResetSchedule); }
+            if (Metadata) { w.Tag(5, WireType.Varint); w.Bool(Metadata); }
+            if (MaxEntries != 0) { w.Tag(6, WireType.Varint); w.Int64(MaxEntries); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: Id = r.String(); break;
+                    case 2: Sort = r.Int32(); break;
+                    case 3: Operator = r.Int32(); break;
+                    case 4: ResetSchedule = r.String(); break;
+                    case 5: Metadata = r.Bool(); break;
+                    case 6: MaxEntries = r.Int64(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.rank.Boards.</summary>
+    public sealed class Boards : IMessage
+    {
+        public List<global::Iogo.Rank.Board> Boards_ = new List<global::Iogo.Rank.Board>();
+
+        public void WriteTo(ProtoWriter w)
+        {
+            foreach (var v in Boards_) { w.Tag(1, WireType.LengthDelimited); w.Message(v); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: { var m = new global::Iogo.Rank.Board(); r.Message(m); Boards_.Add(m); break; }
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.rank.Owners.</summary>
+    public sealed class Owners : IMessage
+    {
+        public global::Iogo.Rank.Query Query;
+        public List<long> OwnerIds = new List<long>();
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Query != null) { w.Tag(1, WireType.LengthDelimited); w.Message(Query); }
+            if (OwnerIds.Count > 0) { var p = new ProtoWriter(); foreach (var v in OwnerIds) { var w0 = w; w = p; w.Int64(v); w = w0; } w.Tag(2, WireType.LengthDelimited); w.Bytes(p.ToArray()); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: if (Query == null) Query = new global::Iogo.Rank.Query(); r.Message(Query); break;
+                    case 2: if (t == WireType.LengthDelimited) { var r0 = r; r = r.Packed(); while (r.More) OwnerIds.Add(r.Int64()); r = r0; } else OwnerIds.Add(r.Int64()); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.rank.Period.</summary>
+    public sealed class Period : IMessage
+    {
+        public long Start;
+        public long NextReset;
+        public long PreviousStart;
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Start != 0) { w.Tag(1, WireType.Varint); w.Int64(Start); }
+            if (NextReset != 0) { w.Tag(2, WireType.Varint); w.Int64(NextReset); }
+            if (PreviousStart != 0) { w.Tag(3, WireType.Varint); w.Int64(PreviousStart); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: Start = r.Int64(); break;
+                    case 2: NextReset = r.Int64(); break;
+                    case 3: PreviousStart = r.Int64(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.rank.Query.</summary>
+    public sealed class Query : IMessage
+    {
+        public string BoardId = "";
+        public bool Previous;
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (BoardId != "") { w.Tag(1, WireType.LengthDelimited); w.String(BoardId); }
+            if (Previous) { w.Tag(2, WireType.Varint); w.Bool(Previous); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: BoardId = r.String(); break;
+                    case 2: Previous = r.Bool(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.rank.Record.</summary>
+    public sealed class Record : IMessage
+    {
+        public long OwnerId;
+        public string DisplayName = "";
+        public long Score;
+        public long Subscore;
+        public string Metadata = "";
+        public long Rank;
+        public long Submissions;
+        public long CreateTime;
+        public long UpdateTime;
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (OwnerId != 0) { w.Tag(1, WireType.Varint); w.Int64(OwnerId); }
+            if (DisplayName != "") { w.Tag(2, WireType.LengthDelimited); w.String(DisplayName); }
+            if (Score != 0) { w.Tag(3, WireType.Varint); w.SInt64(Score); }
+            if (Subscore != 0) { w.Tag(4, WireType.Varint); w.SInt64(Subscore); }
+            if (Metadata != "") { w.Tag(5, WireType.LengthDelimited); w.String(Metadata); }
+            if (Rank != 0) { w.Tag(6, WireType.Varint); w.Int64(Rank); }
+            if (Submissions != 0) { w.Tag(7, WireType.Varint); w.Int64(Submissions); }
+            if (CreateTime != 0) { w.Tag(8, WireType.Varint); w.Int64(CreateTime); }
+            if (UpdateTime != 0) { w.Tag(9, WireType.Varint); w.Int64(UpdateTime); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: OwnerId = r.Int64(); break;
+                    case 2: DisplayName = r.String(); break;
+                    case 3: Score = r.SInt64(); break;
+                    case 4: Subscore = r.SInt64(); break;
+                    case 5: Metadata = r.String(); break;
+                    case 6: Rank = r.Int64(); break;
+                    case 7: Submissions = r.Int64(); break;
+                    case 8: CreateTime = r.Int64(); break;
+                    case 9: UpdateTime = r.Int64(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.rank.Records.</summary>
+    public sealed class Records : IMessage
+    {
+        public List<global::Iogo.Rank.Record> Records_ = new List<global::Iogo.Rank.Record>();
+        public string NextCursor = "";
+        public long Total;
+        public global::Iogo.Rank.Period Period;
+
+        public void WriteTo(ProtoWriter w)
+        {
+            foreach (var v in Records_) { w.Tag(1, WireType.LengthDelimited); w.Message(v); }
+            if (NextCursor != "") { w.Tag(2, WireType.LengthDelimited); w.String(NextCursor); }
+            if (Total != 0) { w.Tag(3, WireType.Varint); w.Int64(Total); }
+            if (Period != null) { w.Tag(4, WireType.LengthDelimited); w.Message(Period); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: { var m = new global::Iogo.Rank.Record(); r.Message(m); Records_.Add(m); break; }
+                    case 2: NextCursor = r.String(); break;
+                    case 3: Total = r.Int64(); break;
+                    case 4: if (Period == null) Period = new global::Iogo.Rank.Period(); r.Message(Period); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.rank.Submit.</summary>
+    public sealed class Submit : IMessage
+    {
+        public string BoardId = "";
+        public long Score;
+        public long Subscore;
+        public string Metadata = "";
+        public string DisplayName = "";
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (BoardId != "") { w.Tag(1, WireType.LengthDelimited); w.String(BoardId); }
+            if (Score != 0) { w.Tag(2, WireType.Varint); w.SInt64(Score); }
+            if (Subscore != 0) { w.Tag(3, WireType.Varint); w.SInt64(Subscore); }
+            if (Metadata != "") { w.Tag(4, WireType.LengthDelimited); w.String(Metadata); }
+            if (DisplayName != "") { w.Tag(5, WireType.LengthDelimited); w.String(DisplayName); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: BoardId = r.String(); break;
+                    case 2: Score = r.SInt64(); break;
+                    case 3: Subscore = r.SInt64(); break;
+                    case 4: Metadata = r.String(); break;
+                    case 5: DisplayName = r.String(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.rank.SubmitFor.</summary>
+    public sealed class SubmitFor : IMessage
+    {
+        public long OwnerId;
+        public global::Iogo.Rank.Submit Submit;
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (OwnerId != 0) { w.Tag(1, WireType.Varint); w.Int64(OwnerId); }
+            if (Submit != null) { w.Tag(2, WireType.LengthDelimited); w.Message(Submit); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: OwnerId = r.Int64(); break;
+                    case 2: if (Submit == null) Submit = new global::Iogo.Rank.Submit(); r.Message(Submit); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.rank.Submitted.</summary>
+    public sealed class Submitted : IMessage
+    {
+        public global::Iogo.Rank.Record Record;
+        public long Total;
+        public global::Iogo.Rank.Period Period;
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Record != null) { w.Tag(1, WireType.LengthDelimited); w.Message(Record); }
+            if (Total != 0) { w.Tag(2, WireType.Varint); w.Int64(Total); }
+            if (Period != null) { w.Tag(3, WireType.LengthDelimited); w.Message(Period); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: if (Record == null) Record = new global::Iogo.Rank.Record(); r.Message(Record); break;
+                    case 2: Total = r.Int64(); break;
+                    case 3: if (Period == null) Period = new global::Iogo.Rank.Period(); r.Message(Period); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.rank.Top.</summary>
+    public sealed class Top : IMessage
+    {
+        public global::Iogo.Rank.Query Query;
+        public int Limit;
+        public string Cursor = "";
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Query != null) { w.Tag(1, WireType.LengthDelimited); w.Message(Query); }
+            if (Limit != 0) { w.Tag(2, WireType.Varint); w.Int32(Limit); }
+            if (Cursor != "") { w.Tag(3, WireType.LengthDelimited); w.String(Cursor); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: if (Query == null) Query = new global::Iogo.Rank.Query(); r.Message(Query); break;
+                    case 2: Limit = r.Int32(); break;
+                    case 3: Cursor = r.String(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+}
+
 namespace Iohao
 {
     /// <summary>Message iohao.BoolValue.</summary>

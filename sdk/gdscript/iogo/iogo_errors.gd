@@ -51,3 +51,16 @@ enum LoginError {
 	ALREADY_LINKED = 1108, ## login: already linked
 	DEVICE_TAKEN = 1109, ## login: device ID collides with another account
 }
+
+## Error codes the rank service declares.
+enum RankError {
+	BOARD_NOT_FOUND = 1300, ## rank: board not found
+	BOARD_CONFLICT = 1301, ## rank: board exists with another configuration
+	METADATA_DENIED = 1302, ## rank: board does not allow metadata
+	METADATA_SIZE = 1303, ## rank: metadata too large
+	BOARD_FULL = 1304, ## rank: board is full and the score does not reach it
+	SCORE_RANGE = 1305, ## rank: score out of range
+	CURSOR = 1306, ## rank: invalid or expired cursor
+	NO_PREVIOUS = 1307, ## rank: board has no previous period
+	BAD_BOARD = 1308, ## rank: invalid board configuration
+}

@@ -1392,6 +1392,602 @@ class IogoLoginVerifyToken:
 		return m
 
 
+## Message iogo.rank.Around.
+class IogoRankAround:
+	extends RefCounted
+	var query: IogoRankQuery = null
+	var owner_id: int = 0
+	var limit: int = 0
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if query != null:
+			w.tag(1, IogoProto.LEN)
+			w.bytes(query.to_bytes())
+		if owner_id != 0:
+			w.tag(2, IogoProto.VARINT)
+			w.varint(owner_id)
+		if limit != 0:
+			w.tag(3, IogoProto.VARINT)
+			w.int32(limit)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					query = IogoRankQuery.from_bytes(r.bytes())
+				2:
+					owner_id = r.int64()
+				3:
+					limit = r.int32()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoRankAround:
+		var m := IogoRankAround.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.rank.Board.
+class IogoRankBoard:
+	extends RefCounted
+	var config: IogoRankBoardConfig = null
+	var period: IogoRankPeriod = null
+	var total: int = 0
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if config != null:
+			w.tag(1, IogoProto.LEN)
+			w.bytes(config.to_bytes())
+		if period != null:
+			w.tag(2, IogoProto.LEN)
+			w.bytes(period.to_bytes())
+		if total != 0:
+			w.tag(3, IogoProto.VARINT)
+			w.varint(total)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					config = IogoRankBoardConfig.from_bytes(r.bytes())
+				2:
+					period = IogoRankPeriod.from_bytes(r.bytes())
+				3:
+					total = r.int64()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoRankBoard:
+		var m := IogoRankBoard.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.rank.BoardConfig.
+class IogoRankBoardConfig:
+	extends RefCounted
+	var id: String = ""
+	var sort: int = 0
+	var operator: int = 0
+	var reset_schedule: String = ""
+	var metadata: bool = false
+	var max_entries: int = 0
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if id != "":
+			w.tag(1, IogoProto.LEN)
+			w.string(id)
+		if sort != 0:
+			w.tag(2, IogoProto.VARINT)
+			w.int32(sort)
+		if operator != 0:
+			w.tag(3, IogoProto.VARINT)
+			w.int32(operator)
+		if reset_schedule != "":
+			w.tag(4, IogoProto.LEN)
+			w.string(reset_schedule)
+		if metadata:
+			w.tag(5, IogoProto.VARINT)
+			w.boolean(metadata)
+		if max_entries != 0:
+			w.tag(6, IogoProto.VARINT)
+			w.varint(max_entries)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					id = r.string()
+				2:
+					sort = r.int32()
+				3:
+					operator = r.int32()
+				4:
+					reset_schedule = r.string()
+				5:
+					metadata = r.boolean()
+				6:
+					max_entries = r.int64()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoRankBoardConfig:
+		var m := IogoRankBoardConfig.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.rank.Boards.
+class IogoRankBoards:
+	extends RefCounted
+	var boards: Array = []
+
+	func write_to(w: IogoProto.Writer) -> void:
+		for v in boards:
+			w.tag(1, IogoProto.LEN)
+			w.bytes(v.to_bytes())
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					boards.append(IogoRankBoard.from_bytes(r.bytes()))
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoRankBoards:
+		var m := IogoRankBoards.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.rank.Owners.
+class IogoRankOwners:
+	extends RefCounted
+	var query: IogoRankQuery = null
+	var owner_ids: Array = []
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if query != null:
+			w.tag(1, IogoProto.LEN)
+			w.bytes(query.to_bytes())
+		if owner_ids.size() > 0:
+			var p := IogoProto.Writer.new()
+			for v in owner_ids:
+				p.varint(v)
+			w.tag(2, IogoProto.LEN)
+			w.bytes(p.buf)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					query = IogoRankQuery.from_bytes(r.bytes())
+				2:
+					if t[1] == IogoProto.LEN:
+						var pr := r.sub()
+						while pr.more():
+							owner_ids.append(pr.int64())
+					else:
+						owner_ids.append(r.int64())
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoRankOwners:
+		var m := IogoRankOwners.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.rank.Period.
+class IogoRankPeriod:
+	extends RefCounted
+	var start: int = 0
+	var next_reset: int = 0
+	var previous_start: int = 0
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if start != 0:
+			w.tag(1, IogoProto.VARINT)
+			w.varint(start)
+		if next_reset != 0:
+			w.tag(2, IogoProto.VARINT)
+			w.varint(next_reset)
+		if previous_start != 0:
+			w.tag(3, IogoProto.VARINT)
+			w.varint(previous_start)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					start = r.int64()
+				2:
+					next_reset = r.int64()
+				3:
+					previous_start = r.int64()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoRankPeriod:
+		var m := IogoRankPeriod.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.rank.Query.
+class IogoRankQuery:
+	extends RefCounted
+	var board_id: String = ""
+	var previous: bool = false
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if board_id != "":
+			w.tag(1, IogoProto.LEN)
+			w.string(board_id)
+		if previous:
+			w.tag(2, IogoProto.VARINT)
+			w.boolean(previous)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					board_id = r.string()
+				2:
+					previous = r.boolean()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoRankQuery:
+		var m := IogoRankQuery.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.rank.Record.
+class IogoRankRecord:
+	extends RefCounted
+	var owner_id: int = 0
+	var display_name: String = ""
+	var score: int = 0
+	var subscore: int = 0
+	var metadata: String = ""
+	var rank: int = 0
+	var submissions: int = 0
+	var create_time: int = 0
+	var update_time: int = 0
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if owner_id != 0:
+			w.tag(1, IogoProto.VARINT)
+			w.varint(owner_id)
+		if display_name != "":
+			w.tag(2, IogoProto.LEN)
+			w.string(display_name)
+		if score != 0:
+			w.tag(3, IogoProto.VARINT)
+			w.sint64(score)
+		if subscore != 0:
+			w.tag(4, IogoProto.VARINT)
+			w.sint64(subscore)
+		if metadata != "":
+			w.tag(5, IogoProto.LEN)
+			w.string(metadata)
+		if rank != 0:
+			w.tag(6, IogoProto.VARINT)
+			w.varint(rank)
+		if submissions != 0:
+			w.tag(7, IogoProto.VARINT)
+			w.varint(submissions)
+		if create_time != 0:
+			w.tag(8, IogoProto.VARINT)
+			w.varint(create_time)
+		if update_time != 0:
+			w.tag(9, IogoProto.VARINT)
+			w.varint(update_time)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					owner_id = r.int64()
+				2:
+					display_name = r.string()
+				3:
+					score = r.sint64()
+				4:
+					subscore = r.sint64()
+				5:
+					metadata = r.string()
+				6:
+					rank = r.int64()
+				7:
+					submissions = r.int64()
+				8:
+					create_time = r.int64()
+				9:
+					update_time = r.int64()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoRankRecord:
+		var m := IogoRankRecord.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.rank.Records.
+class IogoRankRecords:
+	extends RefCounted
+	var records: Array = []
+	var next_cursor: String = ""
+	var total: int = 0
+	var period: IogoRankPeriod = null
+
+	func write_to(w: IogoProto.Writer) -> void:
+		for v in records:
+			w.tag(1, IogoProto.LEN)
+			w.bytes(v.to_bytes())
+		if next_cursor != "":
+			w.tag(2, IogoProto.LEN)
+			w.string(next_cursor)
+		if total != 0:
+			w.tag(3, IogoProto.VARINT)
+			w.varint(total)
+		if period != null:
+			w.tag(4, IogoProto.LEN)
+			w.bytes(period.to_bytes())
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					records.append(IogoRankRecord.from_bytes(r.bytes()))
+				2:
+					next_cursor = r.string()
+				3:
+					total = r.int64()
+				4:
+					period = IogoRankPeriod.from_bytes(r.bytes())
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoRankRecords:
+		var m := IogoRankRecords.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.rank.Submit.
+class IogoRankSubmit:
+	extends RefCounted
+	var board_id: String = ""
+	var score: int = 0
+	var subscore: int = 0
+	var metadata: String = ""
+	var display_name: String = ""
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if board_id != "":
+			w.tag(1, IogoProto.LEN)
+			w.string(board_id)
+		if score != 0:
+			w.tag(2, IogoProto.VARINT)
+			w.sint64(score)
+		if subscore != 0:
+			w.tag(3, IogoProto.VARINT)
+			w.sint64(subscore)
+		if metadata != "":
+			w.tag(4, IogoProto.LEN)
+			w.string(metadata)
+		if display_name != "":
+			w.tag(5, IogoProto.LEN)
+			w.string(display_name)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					board_id = r.string()
+				2:
+					score = r.sint64()
+				3:
+					subscore = r.sint64()
+				4:
+					metadata = r.string()
+				5:
+					display_name = r.string()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoRankSubmit:
+		var m := IogoRankSubmit.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.rank.SubmitFor.
+class IogoRankSubmitFor:
+	extends RefCounted
+	var owner_id: int = 0
+	var submit: IogoRankSubmit = null
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if owner_id != 0:
+			w.tag(1, IogoProto.VARINT)
+			w.varint(owner_id)
+		if submit != null:
+			w.tag(2, IogoProto.LEN)
+			w.bytes(submit.to_bytes())
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					owner_id = r.int64()
+				2:
+					submit = IogoRankSubmit.from_bytes(r.bytes())
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoRankSubmitFor:
+		var m := IogoRankSubmitFor.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.rank.Submitted.
+class IogoRankSubmitted:
+	extends RefCounted
+	var record: IogoRankRecord = null
+	var total: int = 0
+	var period: IogoRankPeriod = null
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if record != null:
+			w.tag(1, IogoProto.LEN)
+			w.bytes(record.to_bytes())
+		if total != 0:
+			w.tag(2, IogoProto.VARINT)
+			w.varint(total)
+		if period != null:
+			w.tag(3, IogoProto.LEN)
+			w.bytes(period.to_bytes())
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					record = IogoRankRecord.from_bytes(r.bytes())
+				2:
+					total = r.int64()
+				3:
+					period = IogoRankPeriod.from_bytes(r.bytes())
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoRankSubmitted:
+		var m := IogoRankSubmitted.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.rank.Top.
+class IogoRankTop:
+	extends RefCounted
+	var query: IogoRankQuery = null
+	var limit: int = 0
+	var cursor: String = ""
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if query != null:
+			w.tag(1, IogoProto.LEN)
+			w.bytes(query.to_bytes())
+		if limit != 0:
+			w.tag(2, IogoProto.VARINT)
+			w.int32(limit)
+		if cursor != "":
+			w.tag(3, IogoProto.LEN)
+			w.string(cursor)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					query = IogoRankQuery.from_bytes(r.bytes())
+				2:
+					limit = r.int32()
+				3:
+					cursor = r.string()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoRankTop:
+		var m := IogoRankTop.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
 ## Message iohao.BoolValue.
 class IohaoBoolValue:
 	extends RefCounted

@@ -83,3 +83,25 @@ export enum LoginError {
   /** login: device ID collides with another account */
   DeviceTaken = 1109,
 }
+
+/** Error codes the rank service declares. */
+export enum RankError {
+  /** rank: board not found */
+  BoardNotFound = 1300,
+  /** rank: board exists with another configuration */
+  BoardConflict = 1301,
+  /** rank: board does not allow metadata */
+  MetadataDenied = 1302,
+  /** rank: metadata too large */
+  MetadataSize = 1303,
+  /** rank: board is full and the score does not reach it */
+  BoardFull = 1304,
+  /** rank: score out of range */
+  ScoreRange = 1305,
+  /** rank: invalid or expired cursor */
+  Cursor = 1306,
+  /** rank: board has no previous period */
+  NoPrevious = 1307,
+  /** rank: invalid board configuration */
+  BadBoard = 1308,
+}
