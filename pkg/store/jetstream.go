@@ -164,45 +164,61 @@ func (s *jsKV) Create(ctx context.Context, key string, value []byte) (uint64, er
 	if err := checkKey(key); err != nil {
 		return 0, err
 	}
-	rev, err := s.kv.Create(ctx, key, value)
-	if err == nil {
-		return rev, nil
-	}
-	if wrongLastSeq(err) || errors.Is(err, jetstream.ErrKeyExists) {
+	for backoff := inFlightBackoffMin; ; backoff = min(2*backoff, inFlightBackoffMax) {
+		rev, err := s.kv.Create(ctx, key, value)
+		if err == nil {
+			return rev, nil
+		}
+		if !wrongLastSeq(err) && !errors.Is(err, jetstream.ErrKeyExists) {
+			return 0, s.wrap("create", key, err)
+		}
+		if inFlight(err) {
+			// The leader could not check: look whether the key has a value.
+			_, err := s.kv.Get(ctx, key)
+			if notFound(err) {
+				if !sleep(ctx, backoff) {
+					return 0, s.wrap("create", key, ctx.Err())
+				}
+				continue
+			}
+			if err != nil {
+				return 0, s.wrap("create", key, err)
+			}
+		}
 		return 0, fmt.Errorf("store: create %s/%s: %w", s.kv.Bucket(), key, ErrExists)
 	}
-	return 0, s.wrap("create", key, err)
 }
 
 func (s *jsKV) Update(ctx context.Context, key string, value []byte, rev uint64) (uint64, error) {
 	if err := checkKey(key); err != nil {
 		return 0, err
 	}
-	if rev == 0 {
-		// JetStream reads revision 0 as "no value yet", which is Create.
-		return 0, s.mismatch(ctx, key)
-	}
-	next, err := s.kv.Update(ctx, key, value, rev)
-	if err == nil {
-		return next, nil
-	}
-	if wrongLastSeq(err) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		return 0, s.mismatch(ctx, key)
-	}
-	return 0, s.wrap("update", key, err)
-}
-
-// mismatch returns the error of an Update whose revision did not match:
-// ErrNotFound when the key has no value, ErrConflict otherwise.
-func (s *jsKV) mismatch(ctx context.Context, key string) error {
-	_, err := s.kv.Get(ctx, key)
-	switch {
-	case err == nil:
-		return fmt.Errorf("store: update %s/%s: %w", s.kv.Bucket(), key, ErrConflict)
-	case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
-		return fmt.Errorf("store: update %s/%s: %w", s.kv.Bucket(), key, ErrNotFound)
-	default:
-		return s.wrap("update", key, err)
+	for backoff := inFlightBackoffMin; ; backoff = min(2*backoff, inFlightBackoffMax) {
+		var err error
+		if rev != 0 { // JetStream reads revision 0 as "no value yet", which is Create
+			var next uint64
+			next, err = s.kv.Update(ctx, key, value, rev)
+			if err == nil {
+				return next, nil
+			}
+			if !wrongLastSeq(err) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+				return 0, s.wrap("update", key, err)
+			}
+		}
+		e, gerr := s.kv.Get(ctx, key)
+		switch {
+		case notFound(gerr):
+			return 0, fmt.Errorf("store: update %s/%s: %w", s.kv.Bucket(), key, ErrNotFound)
+		case gerr != nil:
+			return 0, s.wrap("update", key, gerr)
+		case e.Revision() == rev && inFlight(err):
+			// The leader could not check, and the revision still matches.
+			if !sleep(ctx, backoff) {
+				return 0, s.wrap("update", key, ctx.Err())
+			}
+		default:
+			return 0, fmt.Errorf("store: update %s/%s: %w", s.kv.Bucket(), key, ErrConflict)
+		}
 	}
 }
 
@@ -436,6 +452,27 @@ func subjectFilter(prefix string) string {
 	return prefix[:strings.LastIndexByte(prefix, '.')+1] + ">"
 }
 
+// Pacing of the retries of a Create or Update that met another write of the
+// same key in flight.
+const (
+	inFlightBackoffMin = time.Millisecond
+	inFlightBackoffMax = 100 * time.Millisecond
+)
+
+// inFlight reports whether err is the answer of a replicated stream's
+// leader to a write with an expected revision while another write of the
+// same key was still in flight (code 10164): the revision was not checked,
+// and the write may succeed when tried again.
+func inFlight(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
+}
+
+// notFound reports whether err says that a key has no value.
+func notFound(err error) bool {
+	return errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted)
+}
+
 // wrongLastSeq reports whether err is JetStream's answer to a write whose
 // expected last revision did not match: code 10071, or 10164 on replicated
 // streams.
@@ -451,7 +488,7 @@ func wrongLastSeq(err error) bool {
 // wrap adds the operation and key to err, mapping a missing or deleted key
 // to ErrNotFound.
 func (s *jsKV) wrap(op, key string, err error) error {
-	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+	if notFound(err) {
 		return fmt.Errorf("store: %s %s/%s: %w", op, s.kv.Bucket(), key, ErrNotFound)
 	}
 	return fmt.Errorf("store: %s %s/%s: %w", op, s.kv.Bucket(), key, err)
