@@ -79,6 +79,10 @@ type Config struct {
 	// DisableStats turns off the per-route stats and the NATS micro
 	// service that publishes them (package stats, statsrv.go).
 	DisableStats bool
+	// DurableBus carries the durable events (Delivery Durable,
+	// PublishDurable) of the server and its Client; nil: JetStream on the
+	// broker connection. The server does not close it.
+	DurableBus DurableBus
 
 	// Init, when set, runs during Start once the broker connection and
 	// the server's Client exist and before any route is subscribed: the
@@ -253,7 +257,8 @@ func (s *Server) Start(ctx context.Context) error {
 		s.cancel()
 		return err
 	}
-	cl, err := NewClient(ctx, ClientConfig{Conn: s.nc, Logger: s.log, TracerProvider: s.cfg.TracerProvider})
+	cl, err := NewClient(ctx, ClientConfig{Conn: s.nc, Logger: s.log, TracerProvider: s.cfg.TracerProvider,
+		DurableBus: s.cfg.DurableBus})
 	if err != nil {
 		s.abort()
 		return err
