@@ -44,6 +44,7 @@ const (
 	gateV2       = 8
 	gatePush     = 100
 	cmdBasics    = 20
+	subSlow      = 1 // of cmdBasics: int32 ms of exclusive work (testsvc basics.go)
 )
 
 // gateCluster is a running deployment for the gate tests: a broker,
@@ -644,12 +645,12 @@ func TestGateAttributes(t *testing.T) {
 			t.Fatal("set-attr refused")
 		}
 	}
-	if got := attrs(); got != "" {
+	if got := attrs(); got != "ip=127.0.0.1" { // fabric.AttrIP, set by the gate
 		t.Fatalf("fresh session has %q", got)
 	}
 	set("room=7")
 	set("team=red")
-	if got := attrs(); got != "room=7&team=red" {
+	if got := attrs(); got != "ip=127.0.0.1&room=7&team=red" {
 		t.Fatalf("before login: %q", got)
 	}
 	c.login(51)
@@ -658,18 +659,18 @@ func TestGateAttributes(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if got := attrs(); got != "lang=fr&room=7" {
+	if got := attrs(); got != "ip=127.0.0.1&lang=fr&room=7" {
 		t.Fatalf("after the control request: %q", got)
 	}
 	r, err := gc.control(t, fabric.UserControl(51), fabric.Control{Op: fabric.OpGetAttrs})
-	if err != nil || !reflect.DeepEqual(r.Attrs, map[string]string{"lang": "fr", "room": "7"}) {
+	if err != nil || !reflect.DeepEqual(r.Attrs, map[string]string{"ip": "127.0.0.1", "lang": "fr", "room": "7"}) {
 		t.Fatalf("get-attrs: %+v, %v", r, err)
 	}
 	big := strings.Repeat("x", 5000)
 	if resp := c.call(cmdGate, gateSetAttr, &iohao.StringValue{Value: "big=" + big}); resp.ResponseStatus == 0 {
 		t.Fatal("an oversize attribute was accepted")
 	}
-	if got := attrs(); got != "lang=fr&room=7" {
+	if got := attrs(); got != "ip=127.0.0.1&lang=fr&room=7" {
 		t.Fatalf("after the refused change: %q", got)
 	}
 }

@@ -70,12 +70,16 @@ func run(m *testing.M) int {
 
 // proc is a service running as a separate OS process.
 type proc struct {
-	name   string
-	cmd    *exec.Cmd
-	ready  map[string]string // key=value pairs of its ready line
-	mu     sync.Mutex
-	output bytes.Buffer // stdout after the ready line, and stderr
-	exited chan struct{}
+	name string
+	args []string
+	cmd  *exec.Cmd
+	// readyCh delivers the ready line's pairs, or is closed without one
+	// when stdout ends first.
+	readyCh chan map[string]string
+	ready   map[string]string // key=value pairs of its ready line
+	mu      sync.Mutex
+	output  bytes.Buffer // stdout after the ready line, and stderr
+	exited  chan struct{}
 }
 
 // startProc runs a built binary and waits for its "iogo <component> ready"
@@ -83,7 +87,18 @@ type proc struct {
 // its output is printed if the test failed.
 func startProc(t *testing.T, bin, component string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: bin, cmd: exec.Command(filepath.Join(binDir, bin), args...), exited: make(chan struct{})}
+	p := launch(t, bin, component, args...)
+	p.waitReady(t)
+	return p
+}
+
+// launch runs a built binary like startProc but does not wait for its ready
+// line: for processes that become ready only together, such as the nodes
+// of a broker cluster. Call waitReady before using p.ready.
+func launch(t *testing.T, bin, component string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: bin, args: args, cmd: exec.Command(filepath.Join(binDir, bin), args...), exited: make(chan struct{}),
+		readyCh: make(chan map[string]string, 1)}
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +107,7 @@ func startProc(t *testing.T, bin, component string, args ...string) *proc {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	readyCh := make(chan map[string]string, 1)
+	readyCh := p.readyCh
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		prefix := "iogo " + component + " ready"
@@ -113,17 +128,29 @@ func startProc(t *testing.T, bin, component string, args ...string) *proc {
 			t.Logf("--- output of %s %v:\n%s", bin, args, p.log())
 		}
 	})
+	return p
+}
+
+// waitReady waits for the ready line of a launched process and records its
+// key=value pairs in p.ready.
+func (p *proc) waitReady(t *testing.T) {
+	t.Helper()
 	select {
-	case kv, ok := <-readyCh:
+	case kv, ok := <-p.readyCh:
 		if !ok {
 			<-p.exited
-			t.Fatalf("%s exited before it was ready: %v\n%s", bin, p.cmd.ProcessState, p.log())
+			t.Fatalf("%s exited before it was ready: %v\n%s", p.name, p.cmd.ProcessState, p.log())
 		}
 		p.ready = kv
 	case <-time.After(30 * time.Second):
-		t.Fatalf("%s not ready within 30s\n%s", bin, p.log())
+		t.Fatalf("%s not ready within 30s\n%s", p.name, p.log())
 	}
-	return p
+}
+
+// kill ends the process with SIGKILL, as a crash would, and waits for it.
+func (p *proc) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.exited
 }
 
 // stop sends SIGTERM and waits for a graceful exit; after 15 s it kills.

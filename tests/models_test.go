@@ -286,7 +286,7 @@ func TestModelRegion(t *testing.T) {
 			t.Fatalf("a sees b's attribute: %q", got)
 		}
 		got := ok(a, cmdModels, subUserAttrs, &iohao.LongValue{Value: 2}, &iohao.StringValueList{}).Values
-		if !slices.Equal(got, []string{"room=7", "team=red"}) {
+		if !slices.Equal(got, []string{"ip=127.0.0.1", "room=7", "team=red"}) {
 			t.Fatalf("user attrs %q", got)
 		}
 		if resp := a.call(cmdModels, subUserAttrs, &iohao.LongValue{Value: 99}); resp.ResponseStatus == 0 {

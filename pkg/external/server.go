@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"sync"
@@ -475,6 +476,7 @@ func (s *Server) forward(sess *session, m *wire.Message) {
 		Gate:    s.cfg.ID,
 		MsgID:   m.MsgID,
 		Attrs:   sess.ctl.attrsHeader(),
+		Timeout: s.cfg.RequestTimeout,
 	}
 	if sess.codec.Name() != wire.NameProtobuf {
 		meta.Codec = sess.codec.Name()
@@ -565,28 +567,44 @@ func (s *Server) onReply(msg *nats.Msg) {
 
 // sweep answers requests whose reply is overdue with CodeSystem "request
 // timeout". One ticker serves every pending request.
+//
+// When the broker connection drops, the requests pending at that moment are
+// answered at once with CodeSystem "broker connection lost" instead: their
+// requests or replies were on the lost connection, and a player should not
+// wait a full timeout to learn it. Requests sent while the connection is
+// being re-established wait in nats.go's reconnect buffer and go out on the
+// new connection.
 func (s *Server) sweep() {
 	defer s.wg.Done()
 	every := min(max(s.cfg.RequestTimeout/10, time.Millisecond), 500*time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()
+	lost := s.nc.StatusChanged(nats.RECONNECTING)
+	defer s.nc.RemoveStatusListener(lost)
 	var expired []pendingReq
 	for {
+		why := "request timeout"
 		select {
 		case <-t.C:
+			expired = s.pending.expire(s.now(), expired[:0])
+		case <-lost:
+			why = "broker connection lost"
+			expired = s.pending.expire(math.MaxInt64, expired[:0])
+			if len(expired) > 0 {
+				s.log.Warn("broker connection lost; failed the pending requests", "requests", len(expired))
+			}
 		case <-s.stopping:
 			return
 		}
-		expired = s.pending.expire(s.now(), expired[:0])
 		for i, p := range expired {
 			p.sess.send(wire.Message{
 				CmdCode:  wire.CmdBusiness,
 				CmdMerge: p.cmdMerge,
 				MsgID:    p.msgID,
 				Status:   errs.CodeSystem,
-				ValidMsg: "request timeout",
+				ValidMsg: why,
 			})
-			endSpan(p.span, errs.CodeSystem, "request timeout")
+			endSpan(p.span, errs.CodeSystem, why)
 			expired[i] = pendingReq{}
 		}
 	}

@@ -2,6 +2,7 @@ package fabric
 
 import (
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
@@ -59,7 +60,7 @@ func TestMetaRoundTrip(t *testing.T) {
 	}{
 		{"anonymous", Meta{Cmd: 1, Sub: 0, Session: 9, Gate: "g", MsgID: 7}},
 		{"user json", Meta{Cmd: 300, Sub: 65535, UserID: 1 << 40, Session: 1, Gate: "g2", MsgID: -3, Codec: "json", Attrs: "room=7&team=red"}},
-		{"server-to-server call", Meta{Cmd: 2, Sub: 1, UserID: 5, MsgID: -99, Depth: 3}},
+		{"server-to-server call", Meta{Cmd: 2, Sub: 1, UserID: 5, MsgID: -99, Depth: 3, Timeout: 1500 * time.Millisecond}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,6 +86,7 @@ func TestParseMetaErrors(t *testing.T) {
 		{"bad session", nats.Header{HeaderRoute: {"1"}, HeaderSession: {"-1"}}},
 		{"route overflow", nats.Header{HeaderRoute: {"99999999999"}}},
 		{"bad depth", nats.Header{HeaderRoute: {"1"}, HeaderDepth: {"deep"}}},
+		{"bad timeout", nats.Header{HeaderRoute: {"1"}, HeaderTimeout: {"soon"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package fabric
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 )
@@ -25,6 +26,12 @@ const (
 	// call made outside any call handler, n+1 for a call made while serving
 	// a call of depth n; absent on a client's request.
 	HeaderDepth = "Iogo-Depth"
+	// HeaderTimeout is how long the caller waits for the reply, in
+	// milliseconds: a gate's request timeout, or the time left before a
+	// server-to-server call's deadline. A logic server answers a request
+	// that waited longer than that in its queue with an error instead of
+	// running a handler nobody waits for any more. Absent: no limit.
+	HeaderTimeout = "Iogo-Timeout"
 
 	// HeaderStatus is the error code of a reply; absent on success.
 	HeaderStatus = "Iogo-Status"
@@ -63,6 +70,9 @@ type Meta struct {
 	// Depth is the nesting depth of a server-to-server call (HeaderDepth);
 	// 0 on a client's request. A request with Gate "" is such a call.
 	Depth int32
+	// Timeout is how long the caller waits for the reply (HeaderTimeout,
+	// millisecond resolution); 0 when it did not say.
+	Timeout time.Duration
 }
 
 // CmdMerge returns the merged route, cmd<<16 | sub.
@@ -86,6 +96,9 @@ func (m *Meta) Header() nats.Header {
 	}
 	if m.Depth != 0 {
 		h[HeaderDepth] = []string{strconv.FormatInt(int64(m.Depth), 10)}
+	}
+	if m.Timeout > 0 {
+		h[HeaderTimeout] = []string{strconv.FormatInt(max(1, m.Timeout.Milliseconds()), 10)}
 	}
 	return h
 }
@@ -111,6 +124,11 @@ func ParseMeta(h nats.Header) (Meta, error) {
 		return m, err
 	}
 	m.Depth = int32(depth)
+	timeout, err := intHeader(h, HeaderTimeout, 32, false)
+	if err != nil {
+		return m, err
+	}
+	m.Timeout = time.Duration(max(timeout, 0)) * time.Millisecond
 	if s := h.Get(HeaderSession); s != "" {
 		if m.Session, err = strconv.ParseUint(s, 10, 64); err != nil {
 			return m, fmt.Errorf("fabric: header %s: %w", HeaderSession, err)

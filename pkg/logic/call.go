@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
+	"time"
 
 	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/fabric"
@@ -112,6 +114,7 @@ func Call[Req, Resp any](ctx context.Context, caller Caller, cmd, sub int32, req
 	}
 	ctx, cancel := cl.withTimeout(ctx)
 	defer cancel()
+	setTimeout(ctx, msg)
 	reply, err := cl.nc.RequestMsgWithContext(ctx, msg)
 	if err == nil && fabric.IsNoResponders(reply) {
 		err = nats.ErrNoResponders
@@ -213,6 +216,7 @@ func CallAll[Req, Resp any](ctx context.Context, caller Caller, cmd, sub int32, 
 		return res, fmt.Errorf("logic: call all %d-%d: %w", cmd, sub, err)
 	}
 	defer func() { _ = replies.Unsubscribe() }()
+	setTimeout(ctx, msg)
 	if err := cl.nc.PublishMsg(msg); err != nil {
 		return res, fmt.Errorf("logic: call all %d-%d: %w", cmd, sub, err)
 	}
@@ -259,6 +263,14 @@ func (cl *Client) servingInstances(ctx context.Context, cmd, sub int32) ([]strin
 	}
 	slices.Sort(ids)
 	return ids, nil
+}
+
+// setTimeout tells the serving logic server how long the caller waits
+// (fabric.HeaderTimeout): the time left before ctx's deadline.
+func setTimeout(ctx context.Context, msg *nats.Msg) {
+	if d, ok := ctx.Deadline(); ok {
+		msg.Header[fabric.HeaderTimeout] = []string{strconv.FormatInt(max(1, time.Until(d).Milliseconds()), 10)}
+	}
 }
 
 // callMsg builds the request message of a call by caller on subject.

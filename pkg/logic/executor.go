@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/iogo-dev/iogo/pkg/fabric"
 	"github.com/nats-io/nats.go"
@@ -41,6 +42,9 @@ type task struct {
 	msg   *nats.Msg
 	meta  fabric.Meta
 	route *Route
+	// expires is when the caller stops waiting (fabric.HeaderTimeout
+	// after arrival); zero for no limit.
+	expires time.Time
 
 	fn   func(context.Context) // set for Exec tasks; msg is then nil
 	key  string                // the named key of an Exec task

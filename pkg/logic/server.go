@@ -1,6 +1,7 @@
 package logic
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -35,6 +36,12 @@ const (
 // Config.MaxPending requests waiting.
 var ErrBusy = errs.ErrSystem.WithMsg("server busy")
 
+// ErrExpired is the answer to a request that waited in its queue longer
+// than its caller waits for a reply (fabric.HeaderTimeout): its handler is
+// not run. The caller has usually given up already; the answer matters to
+// a caller whose clock runs late.
+var ErrExpired = errs.ErrSystem.WithMsg("request expired in queue")
+
 // Config configures a logic server. The zero value of every optional field
 // is a sensible default.
 type Config struct {
@@ -66,6 +73,11 @@ type Config struct {
 	// ShutdownTimeout bounds how long Run waits for in-flight requests when
 	// its context ends; default DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// StartTimeout bounds Start when its context has no deadline: 0 means
+	// DefaultStartTimeout, a negative value no bound (a server started
+	// before any broker then waits, however long, and joins when one
+	// comes up).
+	StartTimeout time.Duration
 
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
@@ -241,20 +253,24 @@ func (s *Server) Client() *Client { return s.client }
 // then registers the instance, and returns once all of that is done. It
 // does not block afterwards: heartbeats keep the registration alive, also
 // across broker restarts. Without a deadline on ctx, Start gives up after
-// DefaultStartTimeout.
+// Config.StartTimeout.
 func (s *Server) Start(ctx context.Context) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("logic: server already started")
 	}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	if _, ok := ctx.Deadline(); !ok {
+	if _, ok := ctx.Deadline(); !ok && s.cfg.StartTimeout >= 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, DefaultStartTimeout)
+		ctx, cancel = context.WithTimeout(ctx, cmp.Or(s.cfg.StartTimeout, DefaultStartTimeout))
 		defer cancel()
 	}
 	s.startedAt = time.Now().UTC()
 	if err := s.connect(); err != nil {
 		s.cancel()
+		return err
+	}
+	if err := s.awaitBroker(ctx); err != nil {
+		s.abort()
 		return err
 	}
 	cl, err := NewClient(ctx, ClientConfig{Conn: s.nc, Logger: s.log, TracerProvider: s.cfg.TracerProvider,
@@ -345,6 +361,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// (they answer them errs.CodeLogicGone) while requests in flight finish.
 	s.stopHeartbeats()
 	s.stopStats()
+	if !s.nc.IsConnected() {
+		// No broker to drain through: nothing more can arrive, so stop
+		// listening and finish what is queued. The registry entry expires
+		// by its TTL.
+		s.log.Warn("shutting down without a broker connection")
+		s.events.unsubscribe()
+		for _, sub := range s.subs {
+			_ = sub.Unsubscribe()
+		}
+		return s.finish(ctx, nil, nil)
+	}
 	s.deregister(ctx)
 	// Events stop first: their handlers may still call routes (event.go).
 	evErr := s.events.drain(ctx)
@@ -356,7 +383,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, sub := range s.subs {
 		_ = sub.Drain()
 	}
-	err := s.flush(ctx)
+	return s.finish(ctx, evErr, s.flush(ctx))
+}
+
+// finish ends a shutdown: the dispatch loop hands on what is buffered, the
+// executors run what is queued (until ctx ends), then the connection
+// closes if the server opened it.
+func (s *Server) finish(ctx context.Context, evErr, err error) error {
 	// The loop dispatches what is buffered and exits.
 	close(s.stop)
 	if err == nil {
@@ -410,6 +443,28 @@ func (s *Server) connect() error {
 	}
 	s.nc, s.ownConn = nc, true
 	return nil
+}
+
+// awaitBroker returns once the connection is up: a server started before
+// any broker waits here (nats.go retries the connect in the background)
+// rather than letting each JetStream call time out on its own.
+func (s *Server) awaitBroker(ctx context.Context) error {
+	if s.nc.IsConnected() {
+		return nil
+	}
+	up := s.nc.StatusChanged(nats.CONNECTED)
+	defer s.nc.RemoveStatusListener(up)
+	if s.nc.IsConnected() { // connected between the check and the listener
+		return nil
+	}
+	s.log.Warn("no broker reachable yet; waiting for one", slog.Any("brokers", s.cfg.Brokers))
+	select {
+	case <-up:
+		s.log.Info("broker connected", slog.String("url", s.nc.ConnectedUrlRedacted()))
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("logic: waiting for a broker: %w", ctx.Err())
+	}
 }
 
 // flush waits until the broker has processed the subscriptions. With
@@ -478,7 +533,11 @@ func (s *Server) dispatch(msg *nats.Msg) {
 		s.respondError(msg, errs.ErrRouteNotFound)
 		return
 	}
-	if !s.exec.submit(keyOf(&meta), task{msg: msg, meta: meta, route: r}) {
+	t := task{msg: msg, meta: meta, route: r}
+	if meta.Timeout > 0 {
+		t.expires = time.Now().Add(meta.Timeout)
+	}
+	if !s.exec.submit(keyOf(&meta), t) {
 		s.log.Warn("request rejected: user queue full", slog.Int64("user", meta.UserID), slog.String("route", r.String()))
 		s.respondError(msg, ErrBusy)
 	}
@@ -489,6 +548,16 @@ func (s *Server) dispatch(msg *nats.Msg) {
 func (s *Server) run(t task) {
 	if t.fn != nil {
 		s.runFn(t)
+		return
+	}
+	if !t.expires.IsZero() && time.Now().After(t.expires) {
+		// The caller stopped waiting while the request queued: shed it
+		// rather than run work nobody waits for (back-pressure, so that
+		// a backlog drains fast once the load falls).
+		if s.stats != nil {
+			s.observe(t.route, 0, ErrExpired) // counted as an error of the route
+		}
+		s.respondError(t.msg, ErrExpired)
 		return
 	}
 	codec, err := wire.CodecFor(t.meta.Codec)

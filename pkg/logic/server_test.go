@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -459,4 +460,54 @@ func TestInit(t *testing.T) {
 			t.Fatalf("Start: %v, want %v", err, boom)
 		}
 	})
+}
+
+// TestExpired: a request whose caller stopped waiting while it queued is
+// answered ErrExpired and its handler does not run; one without a timeout
+// waits as long as it takes.
+func TestExpired(t *testing.T) {
+	ns := startNATS(t)
+	started := make(chan int64, 4)
+	release := make(chan struct{})
+	r := route.NewRouter()
+	route.Handle(r.Group(1), 0, func(c *logic.Ctx, n int64) (int64, error) {
+		started <- n
+		<-release
+		return n, nil
+	})
+	srv := startLogic(t, ns, r)
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock)
+	gw := newGate(t, ns)
+	gw.send(1, fabric.Meta{Cmd: 1, UserID: 1}, int64Payload(t, 1))
+	<-started
+	gw.send(2, fabric.Meta{Cmd: 1, UserID: 1, Timeout: time.Millisecond}, int64Payload(t, 2))
+	gw.send(3, fabric.Meta{Cmd: 1, UserID: 1}, int64Payload(t, 3))
+	// Both wait behind the first; the second's millisecond then passes.
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.Stats().Queued < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("requests not queued")
+		}
+		runtime.Gosched()
+	}
+	for queued := time.Now(); time.Since(queued) < 5*time.Millisecond; {
+		runtime.Gosched() // let the 1 ms timeout pass; the request is already queued
+	}
+	unblock()
+	got := map[uint64]fabric.Reply{}
+	for range 3 {
+		tok, rep, _ := gw.next()
+		got[tok] = rep
+	}
+	if got[1].Status != 0 || got[3].Status != 0 {
+		t.Fatalf("replies %+v, want 1 and 3 served", got)
+	}
+	if rep := got[2]; rep.Status != errs.CodeSystem || rep.Error != logic.ErrExpired.Msg {
+		t.Fatalf("reply 2 %+v, want %v", rep, logic.ErrExpired)
+	}
+	if n := <-started; n != 3 {
+		t.Fatalf("handler ran for %d after the first, want 3 (2 expired)", n)
+	}
 }

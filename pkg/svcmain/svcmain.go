@@ -154,6 +154,7 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 	fs.StringVar(&cfg.Version, "version", "", "version reported in the service registry")
 	fs.IntVar(&cfg.MaxPending, "max-pending", logic.DefaultMaxPending, "requests allowed to wait per user")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", logic.DefaultShutdownTimeout, "how long shutdown waits for in-flight requests")
+	fs.DurationVar(&cfg.StartTimeout, "start-timeout", 0, "give up if not serving within this time; 0 = wait for a broker until interrupted")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	debugOn := fs.Bool("debug", false, "print a debug block (handler, user, params, response, duration, trace) per request to stderr")
 	debugThreshold := fs.Duration("debug-threshold", 0, "print debug blocks only for requests at least this slow")
@@ -202,21 +203,26 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 	if *debugOn {
 		cfg.Debug = &logic.DebugConfig{Writer: stderr, Threshold: *debugThreshold}
 	}
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = -1 // wait for a broker as long as it takes
+	}
 	srv, err := logic.New(cfg)
 	if err != nil {
 		log.Error("invalid configuration", slog.Any("error", err))
 		return ExitUsage
 	}
-	sctx, cancel := context.WithTimeout(ctx, time.Minute)
-	err = srv.Start(sctx)
-	cancel()
+	err = srv.Start(ctx)
+	if err != nil && ctx.Err() != nil {
+		log.Info("interrupted before serving")
+		return ExitOK
+	}
 	if err != nil {
 		log.Error("start failed", slog.Any("error", err))
 		return ExitError
 	}
 	fmt.Fprintln(stdout, ReadyLine("logic", "service", srv.Service(), "instance", srv.InstanceID()))
 	<-ctx.Done()
-	sctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Error("shutdown", slog.Any("error", err))
