@@ -17,8 +17,6 @@ import (
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/svcmain"
 	"github.com/iogo-dev/iogo/pkg/trace"
-	"github.com/iogo-dev/iogo/services/logic-demo/demo"
-	"github.com/iogo-dev/iogo/services/logic-login/login"
 	"github.com/nats-io/nats.go"
 	oteltrace "go.opentelemetry.io/otel/trace"
 )
@@ -50,13 +48,8 @@ type devService struct {
 	routes func() logic.RouteSource
 }
 
-// devServices are the bundled logic services, in start order.
-func devServices() []devService {
-	return []devService{
-		{login.Service, func() logic.RouteSource { return login.Router() }},
-		{demo.Service, func() logic.RouteSource { return demo.Router() }},
-	}
-}
+// devServices, the list of the services, is in services_gen.go, which
+// `iogo new service` rewrites (new.go).
 
 // devStack is a running `iogo dev`: one broker, one external server and the
 // logic services, every component on an in-process connection of its own.
