@@ -18,6 +18,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/iogo-dev/iogo/pkg/fabric"
@@ -299,18 +300,26 @@ func report(t *testing.T, name string, figures map[string]any) {
 // TestClusterBrokerFailover kills one of three brokers under load: requests
 // keep flowing through the other two, at most 0.1% fail, none hangs, the
 // killed node rejoins, and the players' bindings survive.
+//
+// The brokers require credentials, as outside `iogo dev` they should: the
+// gates log in with a user and password (which also guard the cluster
+// routes), the logic servers with an nkey.
 func TestClusterBrokerFailover(t *testing.T) {
-	bc := startBrokers(t, 3)
-	var logics []*proc
-	for i := range 2 {
-		logics = append(logics, startProc(t, "testsvc", "logic", "-brokers", bc.brokers(), "-id", fmt.Sprintf("svc-%d", i)))
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
 	}
-	var gates []string
-	for i := range 2 {
-		g := startProc(t, "external", "external", "-brokers", bc.brokers(), "-id", fmt.Sprintf("gate-%d", i),
-			"-ws", "", "-tcp", "127.0.0.1:0", "-rate", "-1", "-timeout", "2s")
-		gates = append(gates, g.ready["tcp"])
+	pub, _ := kp.PublicKey()
+	seed, _ := kp.Seed()
+	seedFile := filepath.Join(t.TempDir(), "logic.nk")
+	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
+		t.Fatal(err)
 	}
+	bc := startBrokers(t, 3, "-user", "gate", "-password", "gate-secret", "-nkeys", pub)
+	for i := range 2 {
+		startProc(t, "testsvc", "logic", "-brokers", bc.brokers(), "-id", fmt.Sprintf("svc-%d", i), "-nkey-seed", seedFile)
+	}
+	gates := startGates(t, bc, 2, "-timeout", "2s", "-user", "gate", "-password", "gate-secret")
 	const players, firstUser = 40, 5000
 	l := startLoad(t, gates, players, firstUser)
 
@@ -347,7 +356,7 @@ func TestClusterBrokerFailover(t *testing.T) {
 	}
 
 	// The restarted node is back in the cluster with the framework buckets.
-	nc, err := nats.Connect(bc.urls[victim])
+	nc, err := nats.Connect(bc.urls[victim], nats.UserInfo("gate", "gate-secret"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +384,9 @@ func TestClusterBrokerFailover(t *testing.T) {
 		}
 		return true
 	})
-	_ = logics
+	if _, err := nats.Connect(bc.urls[victim]); !errors.Is(err, nats.ErrAuthorization) {
+		t.Errorf("connect without credentials: %v, want an authorization error", err)
+	}
 }
 
 // waitFor polls cond until it holds or total elapses.

@@ -21,12 +21,17 @@ import (
 // binDir holds the binaries built once by TestMain.
 var binDir string
 
+// bundled are the binaries of the logic services `iogo dev` runs, in its
+// order.
+var bundled = []string{"logic-login", "logic-demo", "logic-guild"}
+
 // binaries maps a binary name to the package it is built from.
 var binaries = map[string]string{
 	"broker":      "github.com/iogo-dev/iogo/services/broker",
 	"external":    "github.com/iogo-dev/iogo/services/external",
 	"logic-login": "github.com/iogo-dev/iogo/services/logic-login",
 	"logic-demo":  "github.com/iogo-dev/iogo/services/logic-demo",
+	"logic-guild": "github.com/iogo-dev/iogo/services/logic-guild",
 	"iogo":        "github.com/iogo-dev/iogo/cmd/iogo",
 	"testsvc":     "github.com/iogo-dev/iogo/tests/testsvc",
 }
@@ -216,8 +221,9 @@ func startSplit(t *testing.T) cluster {
 		t.Fatalf("broker ready line has no nats URL: %v", b.ready)
 	}
 	// Logic servers first, so that the routes exist when clients arrive.
-	startProc(t, "logic-login", "logic", "-brokers", url)
-	startProc(t, "logic-demo", "logic", "-brokers", url)
+	for _, bin := range bundled {
+		startProc(t, bin, "logic", "-brokers", url)
+	}
 	ext := startProc(t, "external", "external", "-brokers", url, "-ws", "127.0.0.1:0", "-tcp", "127.0.0.1:0")
 	return cluster{ws: ext.ready["ws"], tcp: ext.ready["tcp"]}
 }

@@ -191,15 +191,20 @@ func TestGenSources(t *testing.T) {
 		return out
 	}
 	t.Run("binary", func(t *testing.T) {
-		out := gen(t, "-binary", filepath.Join(binDir, "logic-login")+","+filepath.Join(binDir, "logic-demo"))
+		var bins []string
+		for _, bin := range bundled {
+			bins = append(bins, filepath.Join(binDir, bin))
+		}
+		out := gen(t, "-binary", strings.Join(bins, ","))
 		if stale := diffDirs(t, out, filepath.Join(root, "docs", "api")); len(stale) > 0 {
 			t.Fatalf("docs from binaries differ from docs/api: %s", strings.Join(stale, ", "))
 		}
 	})
 	t.Run("brokers", func(t *testing.T) {
 		b := startProc(t, "broker", "broker", "-host", "127.0.0.1", "-port", "-1", "-store", t.TempDir())
-		startProc(t, "logic-login", "logic", "-brokers", b.ready["nats"])
-		startProc(t, "logic-demo", "logic", "-brokers", b.ready["nats"])
+		for _, bin := range bundled {
+			startProc(t, bin, "logic", "-brokers", b.ready["nats"])
+		}
 		out := gen(t, "-brokers", b.ready["nats"])
 		tests := []struct{ file, want string }{
 			{"login.md", "| `1-0` | public | `iogo.login.GuestLogin` | `iogo.login.User` |"},

@@ -51,7 +51,7 @@ type typeBook struct {
 func bundledBook() *typeBook {
 	b := &typeBook{routes: make(map[int32]cliRoute), pushes: make(map[int32]string)}
 	for _, svc := range devServices() {
-		src := svc.routes()
+		src := svc.source()
 		if ps, ok := src.(logic.PushSource); ok {
 			for _, p := range ps.Pushes() {
 				b.pushes[p.CmdMerge()] = p.Type

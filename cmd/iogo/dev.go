@@ -26,6 +26,9 @@ type devConfig struct {
 	WSAddr   string // WebSocket listen address; "" = off
 	TCPAddr  string // TCP listen address; "" = off
 	NATSAddr string // broker client listener host:port; "" = in-process only
+	// Redis, when set, keeps the modules' data in Redis instead of the
+	// broker's JetStream.
+	Redis string
 	// MetricsAddr serves Prometheus /metrics from the broker; "" = off.
 	MetricsAddr string
 	Codec       string
@@ -42,10 +45,22 @@ type devConfig struct {
 	Debug *logic.DebugConfig
 }
 
-// devService is a logic service that `iogo dev` runs.
+// devService is a logic service that `iogo dev` runs: a stateless one
+// (routes) or one that keeps data (module, opened on the dev broker's
+// JetStream, or on Redis with -redis; its flags keep their defaults).
 type devService struct {
 	name   string
 	routes func() logic.RouteSource
+	module func(fs *flag.FlagSet) svcmain.Module
+}
+
+// source returns the service's routes without starting it (code
+// generation, the CLI's type book).
+func (d devService) source() logic.RouteSource {
+	if d.module != nil {
+		return d.module(flag.NewFlagSet(d.name, flag.ContinueOnError)).Router()
+	}
+	return d.routes()
 }
 
 // devServices, the list of the services, is in services_gen.go, which
@@ -54,10 +69,12 @@ type devService struct {
 // devStack is a running `iogo dev`: one broker, one external server and the
 // logic services, every component on an in-process connection of its own.
 type devStack struct {
-	broker *broker.Broker
-	gate   *external.Server
-	logics []*logic.Server
-	conns  []*nats.Conn
+	broker  *broker.Broker
+	gate    *external.Server
+	logics  []*logic.Server
+	modules []svcmain.Module
+	closers []func() error // store clients
+	conns   []*nats.Conn
 }
 
 // startDev starts the whole stack; on failure it stops what it started.
@@ -92,11 +109,27 @@ func startDev(ctx context.Context, cfg devConfig) (_ *devStack, err error) {
 		if err != nil {
 			return nil, err
 		}
-		srv, err := logic.New(logic.Config{
-			Service: svc.name, Router: svc.routes(), InstanceID: "dev-" + svc.name, Conn: nc,
+		lcfg := logic.Config{
+			Service: svc.name, InstanceID: "dev-" + svc.name, Conn: nc,
 			Logger: cfg.Logger.With("component", "logic"), TracerProvider: cfg.TracerProvider,
 			Debug: cfg.Debug,
-		})
+		}
+		if svc.module != nil {
+			mod := svc.module(flag.NewFlagSet(svc.name, flag.ContinueOnError))
+			d.modules = append(d.modules, mod)
+			lcfg.Router = mod.Router()
+			lcfg.Init = func(ctx context.Context, srv *logic.Server) error {
+				st, closeSt, err := svcmain.OpenStore(srv.Conn(), cfg.Redis)
+				if err != nil {
+					return err
+				}
+				d.closers = append(d.closers, closeSt)
+				return mod.Open(ctx, srv, st)
+			}
+		} else {
+			lcfg.Router = svc.routes()
+		}
+		srv, err := logic.New(lcfg)
 		if err != nil {
 			return nil, err
 		}
@@ -137,6 +170,12 @@ func (d *devStack) shutdown(ctx context.Context) error {
 	var errList []error
 	for i := len(d.logics) - 1; i >= 0; i-- {
 		errList = append(errList, d.logics[i].Shutdown(ctx))
+	}
+	for _, m := range d.modules {
+		errList = append(errList, m.Close())
+	}
+	for _, c := range d.closers {
+		errList = append(errList, c())
 	}
 	errList = append(errList, d.gate.Shutdown(ctx))
 	for _, nc := range d.conns {
@@ -206,6 +245,7 @@ func runDev(ctx context.Context, args []string, lookupEnv func(string) (string, 
 	fs.StringVar(&cfg.Codec, "codec", "protobuf", "default client codec: protobuf or json")
 	fs.Float64Var(&cfg.RateLimit, "rate", external.DefaultRateLimit, "requests per second allowed per connection; -1 = unlimited (load tests)")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&cfg.Redis, "redis", "", `Redis URL (redis://host:6379/0) for the modules' data (accounts, guilds, boards); "" keeps it in the broker's JetStream`)
 	fs.StringVar(&cfg.MetricsAddr, "metrics", "", `dashboard and Prometheus /metrics listen address, such as 127.0.0.1:9222; "" = off`)
 	debugOn := fs.Bool("debug", true, "print a debug block (handler, user, params, response, duration, trace) per request to stderr")
 	debugThreshold := fs.Duration("debug-threshold", 0, "print debug blocks only for requests at least this slow")

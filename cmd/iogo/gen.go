@@ -118,7 +118,7 @@ func loadServices(ctx context.Context, cfg genConfig) ([]gen.Service, error) {
 	}
 	var out []gen.Service
 	for _, d := range devServices() {
-		s, err := gen.FromRouter(d.name, d.routes())
+		s, err := gen.FromRouter(d.name, d.source())
 		if err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ require (
 	github.com/iogo-dev/iogo/pkg v0.0.0
 	github.com/iogo-dev/iogo/proto v0.0.0
 	github.com/iogo-dev/iogo/services/logic-demo v0.0.0
+	github.com/iogo-dev/iogo/services/logic-guild v0.0.0
 	github.com/iogo-dev/iogo/services/logic-login v0.0.0
 	github.com/nats-io/nats.go v1.55.0
 	google.golang.org/protobuf v1.36.12
@@ -52,5 +53,6 @@ replace (
 	github.com/iogo-dev/iogo/pkg => ../../pkg
 	github.com/iogo-dev/iogo/proto => ../../proto
 	github.com/iogo-dev/iogo/services/logic-demo => ../../services/logic-demo
+	github.com/iogo-dev/iogo/services/logic-guild => ../../services/logic-guild
 	github.com/iogo-dev/iogo/services/logic-login => ../../services/logic-login
 )

@@ -139,7 +139,7 @@ var serviceName = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
 // reservedPkgs are package names a service cannot take: its main.go, its
 // test or services_gen.go import packages of these names.
 var reservedPkgs = []string{"broker", "brokertest", "context", "errs", "goleak", "logic", "main",
-	"nats", "os", "route", "signal", "strings", "svcmain", "syscall", "testing"}
+	"nats", "os", "route", "signal", "flag", "strings", "svcmain", "syscall", "testing"}
 
 // checkName validates a service name and returns its Go package name.
 func checkName(name string) (string, error) {
@@ -395,8 +395,11 @@ func freeCmd(used map[int32]string) int32 {
 
 // genEntry is one service in services_gen.go.
 type genEntry struct {
-	Path string // import path of the package with Service and Router
+	Path string // import path of the package with Service and Router or FromFlags
 	Pkg  string // its package name
+	// Module: the package builds a svcmain.Module (FromFlags); else it
+	// has a Router.
+	Module bool
 	// Alias is set by writeServicesGen when the package name is taken.
 	Alias string
 }
@@ -410,7 +413,8 @@ func (e genEntry) Ident() string {
 }
 
 // readServicesGen returns the services that services_gen.go lists, in
-// order: the packages whose Service appears in devServices' list.
+// order: the elements {name: X.Service, routes: ...} or {name: X.Service,
+// module: ...} of devServices' list.
 func readServicesGen(file string) ([]genEntry, error) {
 	f, err := parser.ParseFile(token.NewFileSet(), file, nil, parser.SkipObjectResolution)
 	if err != nil {
@@ -428,16 +432,31 @@ func readServicesGen(file string) ([]genEntry, error) {
 	var out []genEntry
 	ast.Inspect(f, func(n ast.Node) bool {
 		cl, ok := n.(*ast.CompositeLit)
-		if !ok || len(cl.Elts) == 0 {
+		if !ok {
 			return true
 		}
-		sel, ok := cl.Elts[0].(*ast.SelectorExpr)
-		if !ok || sel.Sel.Name != "Service" {
+		var e genEntry
+		for _, el := range cl.Elts {
+			kv, ok := el.(*ast.KeyValueExpr)
+			if !ok {
+				continue
+			}
+			switch key, _ := kv.Key.(*ast.Ident); {
+			case key == nil:
+			case key.Name == "name":
+				if sel, ok := kv.Value.(*ast.SelectorExpr); ok && sel.Sel.Name == "Service" {
+					if id, ok := sel.X.(*ast.Ident); ok && imports[id.Name] != "" {
+						e.Path, e.Pkg = imports[id.Name], path.Base(imports[id.Name])
+					}
+				}
+			case key.Name == "module":
+				e.Module = true
+			}
+		}
+		if e.Path == "" {
 			return true
 		}
-		if id, ok := sel.X.(*ast.Ident); ok && imports[id.Name] != "" {
-			out = append(out, genEntry{Path: imports[id.Name], Pkg: path.Base(imports[id.Name])})
-		}
+		out = append(out, e)
 		return false
 	})
 	if len(out) == 0 {
@@ -448,7 +467,7 @@ func readServicesGen(file string) ([]genEntry, error) {
 
 // writeServicesGen writes services_gen.go listing entries, in order.
 func writeServicesGen(file string, entries []genEntry) error {
-	taken := map[string]bool{"logic": true}
+	taken := map[string]bool{"flag": true, "logic": true, "svcmain": true}
 	for i := range entries {
 		e := &entries[i]
 		e.Alias = ""

@@ -209,7 +209,7 @@ func TestNewService(t *testing.T) {
 		{"go.work", "./services/logic-shop-2"},
 		{"cmd/iogo/go.mod", "github.com/iogo-dev/iogo/services/logic-shop-2 v0.0.0"},
 		{"cmd/iogo/go.mod", "github.com/iogo-dev/iogo/services/logic-shop-2 => ../../services/logic-shop-2"},
-		{"cmd/iogo/services_gen.go", "{shop2.Service, func() logic.RouteSource { return shop2.Router() }},\n\t}"},
+		{"cmd/iogo/services_gen.go", "{name: shop2.Service, routes: func() logic.RouteSource { return shop2.Router() }},\n\t}"},
 		{"services/logic-shop-2/go.mod", "module github.com/iogo-dev/iogo/services/logic-shop-2"},
 		{"services/logic-shop-2/README.md", "cmd " + strconv.Itoa(int(want))},
 	}

@@ -7,15 +7,27 @@
 package main
 
 import (
+	"flag"
+
 	"github.com/iogo-dev/iogo/pkg/logic"
+	"github.com/iogo-dev/iogo/pkg/svcmain"
 	"github.com/iogo-dev/iogo/services/logic-demo/demo"
+	"github.com/iogo-dev/iogo/services/logic-guild/guild"
 	"github.com/iogo-dev/iogo/services/logic-login/login"
+)
+
+// These keep the imports used whatever kinds of service the list holds.
+var (
+	_ logic.RouteSource
+	_ = flag.NewFlagSet
+	_ svcmain.Module
 )
 
 // devServices are the bundled logic services, in start order.
 func devServices() []devService {
 	return []devService{
-		{login.Service, func() logic.RouteSource { return login.Router() }},
-		{demo.Service, func() logic.RouteSource { return demo.Router() }},
+		{name: login.Service, module: func(fs *flag.FlagSet) svcmain.Module { return login.FromFlags(fs) }},
+		{name: demo.Service, routes: func() logic.RouteSource { return demo.Router() }},
+		{name: guild.Service, module: func(fs *flag.FlagSet) svcmain.Module { return guild.FromFlags(fs) }},
 	}
 }

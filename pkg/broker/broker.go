@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,6 +58,10 @@ type Broker struct {
 	tmpStore string         // temporary JetStream store owned by the broker
 	replicas int            // replica count of the framework buckets, set by Start
 	metrics  *metricsServer // MetricsAddr's server (metrics.go), set by Start
+
+	// internal is the user InProcessConn connects as when the broker
+	// requires authentication: random per process, never shown.
+	internal struct{ user, password string }
 }
 
 // New validates cfg and returns a broker that is not started. It does no I/O.
@@ -65,12 +70,14 @@ func New(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	return &Broker{
+	b := &Broker{
 		cfg:   cfg,
 		log:   cfg.Logger.With(slog.String("broker", cfg.Name)),
 		fatal: make(chan error, 1),
 		done:  make(chan struct{}),
-	}, nil
+	}
+	b.internal.user, b.internal.password = "iogo-internal-"+rand.Text()[:8], rand.Text()
+	return b, nil
 }
 
 // Name returns the node's server name.
@@ -190,10 +197,17 @@ func (b *Broker) serverOptions(storeDir string) (*server.Options, error) {
 		DisableJetStreamBanner: true,
 		HTTPHost:               c.Host,
 		HTTPPort:               c.HTTPPort,
-		Username:               c.User,
-		Password:               c.Password,
 		MaxPayload:             c.MaxPayload,
 		NoSigs:                 true,
+	}
+	if c.Authenticated() {
+		if c.User != "" {
+			opts.Users = append(opts.Users, &server.User{Username: c.User, Password: c.Password})
+		}
+		opts.Users = append(opts.Users, &server.User{Username: b.internal.user, Password: b.internal.password})
+		for _, k := range c.NKeys {
+			opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: k})
+		}
 	}
 	if c.Clustered() {
 		opts.Cluster = server.ClusterOpts{
@@ -201,11 +215,16 @@ func (b *Broker) serverOptions(storeDir string) (*server.Options, error) {
 			Host:      c.ClusterHost,
 			Port:      c.ClusterPort,
 			Advertise: c.ClusterAdvertise,
+			Username:  c.User,
+			Password:  c.Password,
 		}
 		for _, r := range c.Routes {
 			u, err := parseRoute(r)
 			if err != nil { // Validate has checked them; keep the guard.
 				return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+			}
+			if c.User != "" && u.User == nil {
+				u.User = url.UserPassword(c.User, c.Password)
 			}
 			opts.Routes = append(opts.Routes, u)
 		}
@@ -409,8 +428,8 @@ func listenerURL(scheme string, addr net.Addr) string {
 }
 
 // InProcessConn connects to the node in-process, without a socket (this
-// works with DontListen too). It adds the configured User and Password;
-// opts are applied after them. An in-process connection cannot fail over to
+// works with DontListen too). On a broker that requires authentication it
+// connects as the broker's internal user; opts are applied after that. An in-process connection cannot fail over to
 // another node: services that must survive the loss of this node connect
 // over TCP to a URL list instead.
 func (b *Broker) InProcessConn(opts ...nats.Option) (*nats.Conn, error) {
@@ -423,8 +442,8 @@ func (b *Broker) InProcessConn(opts ...nats.Option) (*nats.Conn, error) {
 	}
 	all := make([]nats.Option, 0, len(opts)+2)
 	all = append(all, nats.InProcessServer(srv))
-	if b.cfg.User != "" {
-		all = append(all, nats.UserInfo(b.cfg.User, b.cfg.Password))
+	if b.cfg.Authenticated() {
+		all = append(all, nats.UserInfo(b.internal.user, b.internal.password))
 	}
 	all = append(all, opts...)
 	nc, err := nats.Connect("", all...)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	"github.com/iogo-dev/iogo/pkg/broker"
 	"github.com/iogo-dev/iogo/pkg/fabric"
@@ -377,8 +378,29 @@ func TestStartFailures(t *testing.T) {
 }
 
 func TestAuth(t *testing.T) {
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := kp.PublicKey()
+	seed, _ := kp.Seed()
+	other, _ := nkeys.CreateUser()
+	otherSeed, _ := other.Seed()
+	seedFile := filepath.Join(t.TempDir(), "svc.nk")
+	otherFile := filepath.Join(t.TempDir(), "other.nk")
+	if os.WriteFile(seedFile, seed, 0o600) != nil || os.WriteFile(otherFile, otherSeed, 0o600) != nil {
+		t.Fatal("writing seeds")
+	}
+	nkeyOpt := func(file string) nats.Option {
+		opt, err := nats.NkeyOptionFromSeed(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return opt
+	}
 	cfg := localConfig()
 	cfg.User, cfg.Password = "svc", "s3cret"
+	cfg.NKeys = []string{pub}
 	b := startBroker(t, cfg)
 
 	tests := []struct {
@@ -389,6 +411,9 @@ func TestAuth(t *testing.T) {
 		{"no credentials", nil, nats.ErrAuthorization},
 		{"wrong password", []nats.Option{nats.UserInfo("svc", "nope")}, nats.ErrAuthorization},
 		{"right credentials", []nats.Option{nats.UserInfo("svc", "s3cret")}, nil},
+		{"the internal user's name", []nats.Option{nats.UserInfo("iogo-internal", "")}, nats.ErrAuthorization},
+		{"allowed nkey", []nats.Option{nkeyOpt(seedFile)}, nil},
+		{"unknown nkey", []nats.Option{nkeyOpt(otherFile)}, nats.ErrAuthorization},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

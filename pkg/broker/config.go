@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/nats-io/nkeys"
 	"log/slog"
 	"net"
 	"net/url"
@@ -92,12 +93,19 @@ type Config struct {
 	// the broker process's Go metrics. "" means off.
 	MetricsAddr string
 
-	// User and Password, when set, are required from every client connection
-	// (routes between cluster nodes are not authenticated; keep the cluster
-	// port on a private network). Both or neither must be set.
-	// [Broker.InProcessConn] supplies them itself.
+	// User and Password, when set, are required from every client
+	// connection, and from the other nodes on the cluster port (the broker
+	// adds them to its route URLs; every node must have the same pair).
+	// Both or neither must be set.
 	User     string
 	Password string
+	// NKeys are the public keys ("U...") of NATS nkey users allowed to
+	// connect, in addition to User; a service proves its key with the
+	// seed's signature (the -nkey-seed flag of the services), so no secret
+	// crosses the network. Routes are authenticated only by User/Password.
+	NKeys []string
+	// With any of the above set, [Broker.InProcessConn] connects with an
+	// internal user of its own; without, the broker accepts anyone.
 
 	// MaxPayload is the largest message a client may publish, in bytes.
 	// 0 means DefaultMaxPayload: twice the gate's default frame limit
@@ -110,6 +118,9 @@ type Config struct {
 	// slog.LevelDebug.
 	Logger *slog.Logger
 }
+
+// Authenticated reports whether clients must authenticate (User or NKeys).
+func (c Config) Authenticated() bool { return c.User != "" || len(c.NKeys) > 0 }
 
 // Clustered reports whether c describes a node that takes part in a cluster.
 func (c Config) Clustered() bool { return c.ClusterPort != 0 || len(c.Routes) > 0 }
@@ -130,6 +141,11 @@ func (c Config) Validate() error {
 	}
 	if (c.User == "") != (c.Password == "") {
 		return fmt.Errorf("%w: User and Password must be set together", ErrInvalidConfig)
+	}
+	for _, k := range c.NKeys {
+		if !nkeys.IsValidPublicUserKey(k) {
+			return fmt.Errorf("%w: NKeys: %q is not a public user nkey (U...)", ErrInvalidConfig, k)
+		}
 	}
 	if strings.ContainsAny(c.Name, " \t\r\n") {
 		return fmt.Errorf("%w: Name %q contains white space", ErrInvalidConfig, c.Name)

@@ -82,7 +82,8 @@ type Server struct {
 	users    map[int64]*userEntry
 	bySub    map[*nats.Subscription]*userEntry
 
-	stopping chan struct{} // closed when shutdown begins
+	stopping chan struct{} // closed at shutdown once the requests in flight are answered
+	draining atomic.Bool   // set when shutdown begins: new requests are refused
 	stopped  chan struct{} // closed when Shutdown has finished
 	wg       sync.WaitGroup
 }
@@ -280,12 +281,37 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.teardown(ctx)
 }
 
+// awaitPending waits, at most one request timeout and until ctx ends, for
+// the answers of the requests in flight.
+func (s *Server) awaitPending(ctx context.Context) {
+	if s.pending.len() == 0 {
+		return
+	}
+	limit := time.NewTimer(s.cfg.RequestTimeout)
+	defer limit.Stop()
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	for s.pending.len() > 0 {
+		select {
+		case <-poll.C:
+		case <-limit.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // teardown undoes whatever start did, in order: listeners, sessions,
 // subscriptions, goroutines, broker connection.
 func (s *Server) teardown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
+	// Requests already forwarded get their answers before the sessions
+	// close; new ones are refused with "server shutting down" (forward).
+	s.draining.Store(true)
+	s.awaitPending(ctx)
 	close(s.stopping)
 	if s.endLife != nil {
 		s.endLife() // the route view, and binds in flight
@@ -455,6 +481,11 @@ func (s *Server) dispatch(sess *session, m *wire.Message) {
 func (s *Server) forward(sess *session, m *wire.Message) {
 	if sess.closed.Load() {
 		return // kicked or closing: no answer could reach the client
+	}
+	if s.draining.Load() {
+		sess.send(wire.Message{CmdCode: wire.CmdBusiness, CmdMerge: m.CmdMerge, MsgID: m.MsgID,
+			Status: errs.CodeSystem, ValidMsg: "server shutting down"})
+		return
 	}
 	cmd, sub := m.Cmd(), m.Sub()
 	subject, bound, e := s.target(sess, cmd, sub)

@@ -605,3 +605,51 @@ func TestSlowClientClosed(t *testing.T) {
 		t.Fatalf("after the slow client: %+v, %v", resp, err)
 	}
 }
+
+// TestShutdownAnswersInFlight: a request forwarded before Shutdown gets its
+// answer before the session closes; a request arriving meanwhile is refused
+// with "server shutting down", not dropped.
+func TestShutdownAnswersInFlight(t *testing.T) {
+	ns := runNATS(t)
+	logic := connect(t, ns)
+	arrived := make(chan *nats.Msg, 1)
+	respond(t, logic, 1, 0, func(m *nats.Msg) (fabric.Reply, []byte, bool) {
+		arrived <- m
+		return fabric.Reply{}, nil, false // answered below, once shutdown began
+	})
+	respond(t, logic, 1, 1, echo)
+	g := startGate(t, ns, nil)
+	c := dialT(t, tcpURL(g))
+	slow := make(chan error, 1)
+	go func() {
+		resp, err := c.Request(ctxT(t), 1, 0, []byte("slow"))
+		if err == nil && resp.Status != 0 {
+			err = fmt.Errorf("status %d %q", resp.Status, resp.ValidMsg)
+		}
+		slow <- err
+	}()
+	m := <-arrived
+	stopped := make(chan error, 1)
+	go func() { stopped <- g.Shutdown(ctxT(t)) }()
+	waitFor(t, 10*time.Second, func() error {
+		if !g.draining.Load() {
+			return errors.New("not draining yet")
+		}
+		return nil
+	})
+	resp, err := c.Request(ctxT(t), 1, 1, []byte("late"))
+	if err != nil || resp.Status != errs.CodeSystem || resp.ValidMsg != "server shutting down" {
+		t.Fatalf("request during shutdown: %+v, %v", resp, err)
+	}
+	var ok fabric.Reply
+	if err := logic.PublishMsg(&nats.Msg{Subject: m.Reply, Header: ok.Header(), Data: []byte("done")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-slow; err != nil {
+		t.Fatalf("in-flight request: %v", err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	waitClosed(t, c)
+}

@@ -10,6 +10,7 @@ func TestHandlerName(t *testing.T) {
 	tests := []struct{ name, fn, want string }{
 		{"function", "github.com/x/svc/login.guestLogin", "GuestLogin"},
 		{"method", "github.com/x/svc/login.(*Svc).hello", "Hello"},
+		{"method value", "github.com/x/svc/login.(*Module).guestLogin", "GuestLogin"},
 		{"closure", "github.com/x/svc/login.Router.func1", ""},
 		{"nested closure", "github.com/x/svc/login.Router.func1.2", ""},
 		{"unknown", "", ""},

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
 )
 
 // DefaultDebugMaxPayload is how many bytes of a request's params or of a
@@ -146,15 +147,10 @@ func (d *debugOut) format(rec *debugRecord) string {
 }
 
 // payload renders an encoded payload of protobuf type typeName as JSON,
-// truncated to MaxPayload bytes.
+// truncated to MaxPayload bytes. Fields marked [debug_redact = true] in
+// the .proto (passwords, tokens) are shown as "[redacted]".
 func (d *debugOut) payload(typeName string, data []byte, codec string) string {
-	var s string
-	switch {
-	case codec == wire.NameJSON:
-		s = string(data)
-	default:
-		s = protoJSON(typeName, data)
-	}
+	s := protoJSON(typeName, data, codec == wire.NameJSON)
 	if s == "" {
 		s = "{}"
 	}
@@ -164,24 +160,103 @@ func (d *debugOut) payload(typeName string, data []byte, codec string) string {
 	return s
 }
 
-// protoJSON decodes data as the message typeName and renders it in
-// single-line protojson; a type this binary does not know is shown as its
-// size.
-func protoJSON(typeName string, data []byte) string {
+// protoJSON decodes data (protobuf, or protojson when isJSON) as the
+// message typeName, redacts it and renders it in single-line protojson. A
+// type this binary does not know is shown as its size; so is JSON that
+// does not decode, unless its type has no redacted field.
+func protoJSON(typeName string, data []byte, isJSON bool) string {
 	mt, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName(typeName))
 	if err != nil {
+		if isJSON {
+			return string(data) // a bare value: no fields to redact
+		}
 		return fmt.Sprintf("(%s, %d bytes)", typeName, len(data))
 	}
+	if isJSON && !hasRedacted(mt.Descriptor(), 0) {
+		return string(data)
+	}
 	msg := mt.New().Interface()
-	if err := proto.Unmarshal(data, msg); err != nil {
+	if isJSON {
+		err = protojson.Unmarshal(data, msg)
+	} else {
+		err = proto.Unmarshal(data, msg)
+	}
+	if err != nil {
 		return fmt.Sprintf("(undecodable %s, %d bytes)", typeName, len(data))
 	}
+	redact(msg.ProtoReflect())
 	out, err := protojson.MarshalOptions{}.Marshal(msg)
 	if err != nil {
 		return fmt.Sprintf("(%s, %d bytes)", typeName, len(data))
 	}
 	// protojson may add random spaces for stability checks; compact them.
 	return strings.Join(strings.Fields(string(out)), " ")
+}
+
+// redacted replaces the value of a string or bytes field marked
+// [debug_redact = true]; other marked fields are cleared.
+const redacted = "[redacted]"
+
+// redact hides the fields of m marked [debug_redact = true], in nested
+// messages too.
+func redact(m protoreflect.Message) {
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if isRedacted(fd) {
+			switch {
+			case fd.IsList() || fd.IsMap():
+				m.Clear(fd)
+			case fd.Kind() == protoreflect.StringKind:
+				m.Set(fd, protoreflect.ValueOfString(redacted))
+			case fd.Kind() == protoreflect.BytesKind:
+				m.Set(fd, protoreflect.ValueOfBytes([]byte(redacted)))
+			default:
+				m.Clear(fd)
+			}
+			return true
+		}
+		switch {
+		case fd.IsList() && fd.Message() != nil:
+			l := v.List()
+			for i := range l.Len() {
+				redact(l.Get(i).Message())
+			}
+		case fd.IsMap() && fd.MapValue().Message() != nil:
+			v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+				redact(mv.Message())
+				return true
+			})
+		case !fd.IsList() && !fd.IsMap() && fd.Message() != nil:
+			redact(v.Message())
+		}
+		return true
+	})
+}
+
+func isRedacted(fd protoreflect.FieldDescriptor) bool {
+	o, ok := fd.Options().(*descriptorpb.FieldOptions)
+	return ok && o.GetDebugRedact()
+}
+
+// hasRedacted reports whether md or a message in its fields has a field
+// marked [debug_redact = true] (depth bounds recursive types).
+func hasRedacted(md protoreflect.MessageDescriptor, depth int) bool {
+	if depth > 8 {
+		return false
+	}
+	fields := md.Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		if isRedacted(fd) {
+			return true
+		}
+		if fd.IsMap() {
+			fd = fd.MapValue()
+		}
+		if sub := fd.Message(); sub != nil && hasRedacted(sub, depth+1) {
+			return true
+		}
+	}
+	return false
 }
 
 // String names the executor key for the debug block.

@@ -93,7 +93,7 @@ type Subscription struct {
 }
 
 // Source returns "file:line" of the business handler.
-func (sb *Subscription) Source() string { return fmt.Sprintf("%s:%d", sb.File, sb.Line) }
+func (sb *Subscription) Source() string { return source(sb.File, sb.Line) }
 
 // An EventSource supplies the event subscriptions of a service; a
 // RouteSource that is also an EventSource (as *route.Router is) has its

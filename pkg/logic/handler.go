@@ -48,7 +48,16 @@ func (r *Route) CmdMerge() int32 { return wire.Merge(r.Cmd, r.Sub) }
 func (r *Route) String() string { return fmt.Sprintf("%d-%d", r.Cmd, r.Sub) }
 
 // Source returns "file:line" of the business handler.
-func (r *Route) Source() string { return fmt.Sprintf("%s:%d", r.File, r.Line) }
+func (r *Route) Source() string { return source(r.File, r.Line) }
+
+// source formats a declaration's position as "file:line", or "?" when it
+// is unknown (a method value's compiler-made wrapper has none).
+func source(file string, line int) string {
+	if file == "" {
+		return "?"
+	}
+	return fmt.Sprintf("%s:%d", file, line)
+}
 
 // Serve runs the route's handler for one request. A panic is recovered,
 // logged with its stack and returned as errs.ErrSystem; any error that is

@@ -2,8 +2,6 @@ package route
 
 import (
 	"fmt"
-	"reflect"
-	"runtime"
 
 	"github.com/iogo-dev/iogo/pkg/fabric"
 	"github.com/iogo-dev/iogo/pkg/logic"
@@ -63,10 +61,7 @@ func Subscribe[T any](r *Router, topic string, fn func(*logic.Ctx, T) error, opt
 		},
 	}
 	// Reflection at registration only, as in Handle.
-	if f := runtime.FuncForPC(reflect.ValueOf(fn).Pointer()); f != nil {
-		sb.Func = f.Name()
-		sb.File, sb.Line = f.FileLine(f.Entry())
-	}
+	sb.Func, sb.File, sb.Line = funcSource(fn)
 	for _, o := range opts {
 		o(&sb)
 	}

@@ -32,6 +32,7 @@ import (
 	"reflect"
 	"runtime"
 	"slices"
+	"strings"
 
 	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/logic"
@@ -176,12 +177,26 @@ func (g *Group) add(sub int32, fn any, h logic.Handler, req, resp string, void b
 	rt := logic.Route{Cmd: g.cmd, Sub: sub, Handler: h, Void: void, Req: req, Resp: resp}
 	// Reflection at registration only: locate the business function so that
 	// logs and docs can point at its source.
-	if f := runtime.FuncForPC(reflect.ValueOf(fn).Pointer()); f != nil {
-		rt.Func = f.Name()
-		rt.File, rt.Line = f.FileLine(f.Entry())
-	}
+	rt.Func, rt.File, rt.Line = funcSource(fn)
 	for _, o := range opts {
 		o(&rt)
 	}
 	g.r.routes = append(g.r.routes, &entry{route: rt, group: g})
+}
+
+// funcSource returns the full name of function fn and where it is declared.
+// A method value (m.hello) is named after its method ("pkg.(*M).hello", not
+// the compiler's "pkg.(*M).hello-fm" wrapper); the wrapper has no source
+// position of its own, so file is "" and line 0 for it.
+func funcSource(fn any) (name, file string, line int) {
+	f := runtime.FuncForPC(reflect.ValueOf(fn).Pointer())
+	if f == nil {
+		return "", "", 0
+	}
+	name, wrapper := strings.CutSuffix(f.Name(), "-fm")
+	if wrapper {
+		return name, "", 0
+	}
+	file, line = f.FileLine(f.Entry())
+	return name, file, line
 }

@@ -339,3 +339,20 @@ func BenchmarkDispatchBare(b *testing.B) {
 		}
 	}
 }
+
+type sourceSvc struct{}
+
+func (sourceSvc) hello(_ *logic.Ctx, s string) (string, error) { return s, nil }
+
+func TestFuncSourceMethodValue(t *testing.T) {
+	r := route.NewRouter()
+	route.Handle(r.Group(1), 0, sourceSvc{}.hello)
+	routes, err := r.Routes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := routes[0]
+	if !strings.HasSuffix(got.Func, ".sourceSvc.hello") || got.File != "" || got.Source() != "?" {
+		t.Fatalf("method value handler: func %q file %q source %q", got.Func, got.File, got.Source())
+	}
+}

@@ -29,8 +29,11 @@ var (
 	// ErrConflict: Update found a revision other than the one given; read
 	// the key again and retry.
 	ErrConflict = errors.New("store: revision conflict")
-	// ErrBadKey: the key is empty or has a character outside the key alphabet.
+	// ErrBadKey: the key (or a Keys/Watch prefix) is empty, longer than
+	// MaxKeyLen, has an empty token or a character outside the key alphabet.
 	ErrBadKey = errors.New("store: invalid key")
+	// ErrBadBucket: Open got a [Bucket] that [Bucket.Validate] rejects.
+	ErrBadBucket = errors.New("store: invalid bucket")
 )
 
 // Entry is one value of a key, with the revision that wrote it.

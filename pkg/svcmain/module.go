@@ -2,6 +2,10 @@ package svcmain
 
 import (
 	"context"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/store"
@@ -20,6 +24,26 @@ type Module interface {
 	// server that will serve the routes: its Conn and Client are ready,
 	// its routes not yet subscribed.
 	Open(ctx context.Context, srv *logic.Server, st store.Opener) error
-	// Close releases what Open acquired; it runs after the server stopped.
+	// Close releases what Open acquired; it runs after the server stopped,
+	// also when Open failed or never ran.
 	Close() error
+}
+
+// OpenStore returns the store backend of a module: Redis when redisURL is
+// set (redis://[:password@]host:port/db), else the JetStream of the broker
+// nc is connected to. close releases the Redis client; it is a no-op for
+// JetStream.
+func OpenStore(nc *nats.Conn, redisURL string) (st store.Opener, close func() error, err error) {
+	if redisURL != "" {
+		rdb, err := store.RedisFromURL(redisURL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("-redis: %w", err)
+		}
+		return store.NewRedis(rdb), rdb.Close, nil
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: %w", err)
+	}
+	return store.NewJetStream(js), func() error { return nil }, nil
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/iogo-dev/iogo/pkg/gen"
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/trace"
-	"github.com/nats-io/nats.go"
 )
 
 // ParseFlags sets fs from environment variables, then from args: a flag
@@ -125,8 +124,13 @@ type Logic struct {
 	Service string
 	// EnvPrefix prefixes the environment variables, e.g. "IOGO_LOGIN_".
 	EnvPrefix string
-	// Routes returns the service's routes.
+	// Routes returns the service's routes, for a service that keeps no
+	// data. Set Routes or Module.
 	Routes func() logic.RouteSource
+	// Module builds a service that keeps data (see [Module]); it may add
+	// its own flags to fs. RunLogic adds -redis: with a Redis URL the
+	// module's data lives in Redis, else in the brokers' JetStream.
+	Module func(fs *flag.FlagSet) Module
 }
 
 // Exit codes of RunLogic and the other service mains.
@@ -142,14 +146,13 @@ const (
 // stdout once the routes are subscribed and returns an exit code.
 func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
 	var (
-		brokers, level, user, password string
-		cfg                            logic.Config
+		brokers, level string
+		cfg            logic.Config
 	)
 	fs := flag.NewFlagSet(spec.Service, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&brokers, "brokers", "nats://127.0.0.1:4222", "comma-separated NATS broker URLs")
-	fs.StringVar(&user, "user", "", "broker user name")
-	fs.StringVar(&password, "password", "", "broker password")
+	auth := BrokerAuth(fs)
 	fs.StringVar(&cfg.InstanceID, "id", "", "instance ID, a NATS subject token (default: service-random)")
 	fs.StringVar(&cfg.Version, "version", "", "version reported in the service registry")
 	fs.IntVar(&cfg.MaxPending, "max-pending", logic.DefaultMaxPending, "requests allowed to wait per user")
@@ -158,6 +161,18 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	debugOn := fs.Bool("debug", false, "print a debug block (handler, user, params, response, duration, trace) per request to stderr")
 	debugThreshold := fs.Duration("debug-threshold", 0, "print debug blocks only for requests at least this slow")
+	var (
+		mod      Module
+		redisURL string
+	)
+	if spec.Module != nil {
+		mod = spec.Module(fs)
+		fs.StringVar(&redisURL, "redis", "", `Redis URL (redis://[:password@]host:6379/0) for the service's data; "" keeps it in the brokers' JetStream`)
+	}
+	routes := spec.Routes
+	if mod != nil {
+		routes = mod.Router
+	}
 	dump := fs.Bool("dump-routes", false, "print the route table (routes, pushes, errors, descriptors) as JSON and exit; needs no broker")
 	AnnotateEnv(fs, spec.EnvPrefix)
 	fs.Usage = func() {
@@ -174,18 +189,40 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 		return ExitUsage
 	}
 	if *dump {
-		return dumpRoutes(spec, stdout, stderr)
+		return dumpRoutes(spec.Service, routes, stdout, stderr)
 	}
 	log, err := NewLogger(stderr, level)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", spec.Service, err)
 		return ExitUsage
 	}
-	cfg.Service, cfg.Router, cfg.Logger = spec.Service, spec.Routes(), log
-	cfg.Brokers = SplitList(brokers)
-	if user != "" {
-		cfg.NATSOptions = append(cfg.NATSOptions, nats.UserInfo(user, password))
+	cfg.Service, cfg.Router, cfg.Logger = spec.Service, routes(), log
+	var closeStore func() error
+	if mod != nil {
+		cfg.Init = func(ctx context.Context, srv *logic.Server) error {
+			st, closeSt, err := OpenStore(srv.Conn(), redisURL)
+			if err != nil {
+				return err
+			}
+			closeStore = closeSt
+			return mod.Open(ctx, srv, st)
+		}
+		defer func() {
+			if err := mod.Close(); err != nil {
+				log.Warn("closing the module", slog.Any("error", err))
+			}
+			if closeStore != nil {
+				_ = closeStore()
+			}
+		}()
 	}
+	cfg.Brokers = SplitList(brokers)
+	authOpts, err := auth()
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", spec.Service, err)
+		return ExitUsage
+	}
+	cfg.NATSOptions = append(cfg.NATSOptions, authOpts...)
 	// OTLP tracing when OTEL_EXPORTER_OTLP_ENDPOINT is set (package trace).
 	tp, stopTracing, err := trace.Setup(ctx, spec.Service, cfg.InstanceID)
 	if err != nil {
@@ -233,13 +270,13 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 
 // dumpRoutes prints the service's route table as the JSON of gen.Service,
 // which `iogo gen -binary` reads.
-func dumpRoutes(spec Logic, stdout, stderr io.Writer) int {
-	svc, err := gen.FromRouter(spec.Service, spec.Routes())
+func dumpRoutes(service string, routes func() logic.RouteSource, stdout, stderr io.Writer) int {
+	svc, err := gen.FromRouter(service, routes())
 	if err == nil {
 		err = json.NewEncoder(stdout).Encode(svc)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", spec.Service, err)
+		fmt.Fprintf(stderr, "%s: %v\n", service, err)
 		return ExitError
 	}
 	return ExitOK

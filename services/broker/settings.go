@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/broker"
@@ -21,6 +22,17 @@ type settings struct {
 	cfg          broker.Config
 	logLevel     slog.Level
 	startTimeout time.Duration // 0 = wait for the cluster as long as it takes
+	noAuth       bool          // -no-auth: unauthenticated clients allowed on any host
+}
+
+// loopback reports whether host only accepts connections from this
+// machine: a loopback IP or "localhost".
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // parseSettings reads the environment (IOGO_BROKER_*, lookupEnv is
@@ -37,7 +49,7 @@ func parseSettings(args []string, lookupEnv func(string) (string, bool), out io.
 		fs.PrintDefaults()
 	}
 
-	var routes, level string
+	var routes, level, nkeys string
 	var maxPayload int
 	fs.StringVar(&s.cfg.Name, "name", "", "unique server name in the cluster (default: random; keep it stable with a persistent -store)")
 	fs.StringVar(&s.cfg.Host, "host", broker.DefaultHost, "client listen address")
@@ -53,6 +65,8 @@ func parseSettings(args []string, lookupEnv func(string) (string, bool), out io.
 	fs.StringVar(&s.cfg.MetricsAddr, "metrics", "", `Prometheus /metrics listen address (logic servers' per-route stats gathered over NATS); "" = off`)
 	fs.StringVar(&s.cfg.User, "user", "", "user required from clients (with -password)")
 	fs.StringVar(&s.cfg.Password, "password", "", "password required from clients; prefer the environment variable")
+	fs.StringVar(&nkeys, "nkeys", "", "comma-separated public nkeys (U...) of services allowed to connect; services sign with -nkey-seed")
+	fs.BoolVar(&s.noAuth, "no-auth", false, "accept unauthenticated clients on a non-loopback -host (only on a private network)")
 	fs.IntVar(&maxPayload, "max-payload", 0, "largest message in bytes; 0 = 2 MiB (room for a full 1 MiB client frame and its headers)")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&s.startTimeout, "start-timeout", 0, "give up if not ready within this time; 0 = wait until interrupted")
@@ -66,6 +80,7 @@ func parseSettings(args []string, lookupEnv func(string) (string, bool), out io.
 	}
 	s.cfg.MaxPayload = int32(maxPayload)
 	s.cfg.Routes = svcmain.SplitList(routes)
+	s.cfg.NKeys = svcmain.SplitList(nkeys)
 	if err := s.logLevel.UnmarshalText([]byte(level)); err != nil {
 		return settings{}, fmt.Errorf("-log-level: %w", err)
 	}
@@ -74,6 +89,10 @@ func parseSettings(args []string, lookupEnv func(string) (string, bool), out io.
 	}
 	if err := s.cfg.Validate(); err != nil {
 		return settings{}, err
+	}
+	if !s.cfg.Authenticated() && !s.noAuth && !loopback(s.cfg.Host) {
+		return settings{}, fmt.Errorf("refusing to accept unauthenticated clients on -host %q: set -user and -password "+
+			"or -nkeys (services then pass the same credentials), listen on 127.0.0.1, or pass -no-auth", s.cfg.Host)
 	}
 	return s, nil
 }

@@ -22,9 +22,28 @@ func TestParseSettings(t *testing.T) {
 		wantErr string
 	}{
 		{
-			name: "defaults",
-			want: settings{cfg: broker.Config{Host: "0.0.0.0", Port: 4222}, logLevel: slog.LevelInfo},
+			name: "defaults, with credentials",
+			env:  map[string]string{"IOGO_BROKER_USER": "svc", "IOGO_BROKER_PASSWORD": "pw"},
+			want: settings{cfg: broker.Config{Host: "0.0.0.0", Port: 4222, User: "svc", Password: "pw"}, logLevel: slog.LevelInfo},
 		},
+		{name: "no credentials on a public host", wantErr: "refusing to accept unauthenticated clients"},
+		{
+			name: "no credentials, -no-auth",
+			args: []string{"-no-auth"},
+			want: settings{cfg: broker.Config{Host: "0.0.0.0", Port: 4222}, logLevel: slog.LevelInfo, noAuth: true},
+		},
+		{
+			name: "no credentials on loopback",
+			args: []string{"-host", "::1"},
+			want: settings{cfg: broker.Config{Host: "::1", Port: 4222}, logLevel: slog.LevelInfo},
+		},
+		{
+			name: "nkeys only",
+			args: []string{"-nkeys", "UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4, "},
+			want: settings{cfg: broker.Config{Host: "0.0.0.0", Port: 4222,
+				NKeys: []string{"UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4"}}, logLevel: slog.LevelInfo},
+		},
+		{name: "bad nkey", args: []string{"-nkeys", "SUAFOO"}, wantErr: "public user nkey"},
 		{
 			name: "flags",
 			args: []string{
@@ -72,10 +91,11 @@ func TestParseSettings(t *testing.T) {
 		{
 			name: "flags override environment",
 			env:  map[string]string{"IOGO_BROKER_PORT": "4333", "IOGO_BROKER_HOST": "10.0.0.9", "IOGO_BROKER_ROUTES": "a:1,b:1"},
-			args: []string{"-port", "5000", "-routes", "c:1,d:1,e:1"},
+			args: []string{"-port", "5000", "-routes", "c:1,d:1,e:1", "-no-auth"},
 			want: settings{
 				cfg:      broker.Config{Host: "10.0.0.9", Port: 5000, Routes: []string{"c:1", "d:1", "e:1"}},
 				logLevel: slog.LevelInfo,
+				noAuth:   true,
 			},
 		},
 		{name: "bad env integer", env: map[string]string{"IOGO_BROKER_PORT": "abc"}, wantErr: "IOGO_BROKER_PORT"},

@@ -10,7 +10,6 @@ import (
 	"github.com/iogo-dev/iogo/pkg/external"
 	"github.com/iogo-dev/iogo/pkg/svcmain"
 	"github.com/iogo-dev/iogo/pkg/wire"
-	"github.com/nats-io/nats.go"
 )
 
 // envPrefix prefixes the environment variable of every flag: -max-frame is
@@ -29,9 +28,9 @@ type settings struct {
 // turns WebSocket off. Usage and errors go to errOut.
 func parseArgs(args []string, lookupEnv func(string) (string, bool), errOut io.Writer) (settings, error) {
 	var (
-		s                       settings
-		brokers, user, password string
-		logLevel                string
+		s        settings
+		brokers  string
+		logLevel string
 	)
 	fs := flag.NewFlagSet("external", flag.ContinueOnError)
 	fs.SetOutput(errOut)
@@ -52,8 +51,7 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool), errOut io.W
 	fs.IntVar(&s.cfg.RateBurst, "rate-burst", 0, "requests a connection may send at once above -rate (default: 2 × -rate, rounded up)")
 	fs.Float64Var(&s.cfg.RateCeiling, "rate-ceiling", 0,
 		"requests per second per connection above which it is closed (default: 10 × -rate); negative disables")
-	fs.StringVar(&user, "user", "", "broker user name")
-	fs.StringVar(&password, "password", "", "broker password; prefer the environment variable")
+	auth := svcmain.BrokerAuth(fs)
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	svcmain.AnnotateEnv(fs, envPrefix)
 	fs.Usage = func() {
@@ -65,9 +63,11 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool), errOut io.W
 		return s, err
 	}
 	s.cfg.Brokers = svcmain.SplitList(brokers)
-	if user != "" {
-		s.cfg.NATSOptions = append(s.cfg.NATSOptions, nats.UserInfo(user, password))
+	authOpts, err := auth()
+	if err != nil {
+		return s, err
 	}
+	s.cfg.NATSOptions = append(s.cfg.NATSOptions, authOpts...)
 	if len(s.cfg.Brokers) == 0 {
 		return s, fmt.Errorf("no broker URL in -brokers %q", brokers)
 	}

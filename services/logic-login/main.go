@@ -12,7 +12,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/svcmain"
 	"github.com/iogo-dev/iogo/services/logic-login/login"
 )
@@ -22,7 +21,7 @@ func main() {
 	code := svcmain.RunLogic(ctx, svcmain.Logic{
 		Service:   login.Service,
 		EnvPrefix: "IOGO_LOGIN_",
-		Routes:    func() logic.RouteSource { return login.Router() },
+		Module:    login.FromFlags,
 	}, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

@@ -23,10 +23,69 @@ namespace IogoSdk
         LogicGone = -1008,
     }
 
+    /// <summary>Error codes the guild service declares.</summary>
+    public enum GuildError
+    {
+        /// <summary>guild: no such guild</summary>
+        GuildNotFound = 1200,
+        /// <summary>guild: name taken</summary>
+        NameTaken = 1201,
+        /// <summary>guild: guild full</summary>
+        GuildFull = 1202,
+        /// <summary>guild: already in a guild</summary>
+        AlreadyInGuild = 1203,
+        /// <summary>guild: not in a guild</summary>
+        NotInGuild = 1204,
+        /// <summary>guild: user is not a member</summary>
+        NotMember = 1205,
+        /// <summary>guild: not allowed</summary>
+        Permission = 1206,
+        /// <summary>guild: the last superadmin cannot leave, be removed or demoted; promote another member first, or disband</summary>
+        LastSuperadmin = 1207,
+        /// <summary>guild: banned from this guild</summary>
+        Banned = 1208,
+        /// <summary>guild: join request already pending</summary>
+        RequestPending = 1209,
+        /// <summary>guild: no such join request</summary>
+        NoRequest = 1210,
+        /// <summary>guild: too many pending join requests</summary>
+        TooManyRequests = 1211,
+        /// <summary>guild: max members below the member count</summary>
+        MaxBelowCount = 1212,
+        /// <summary>guild: ban list full</summary>
+        BanListFull = 1213,
+    }
+
     /// <summary>Error codes the login service declares.</summary>
     public enum LoginError
     {
         /// <summary>login: device_id must be 1..128 bytes</summary>
         DeviceID = -1001,
+        /// <summary>login: username must be 3..32 of A-Z a-z 0-9 . _ -</summary>
+        Username = -1001,
+        /// <summary>login: password must be 8..128 bytes</summary>
+        Password = -1001,
+        /// <summary>login: nickname must be at most 64 characters</summary>
+        Nickname = -1001,
+        /// <summary>login: wrong username or password</summary>
+        BadCredentials = 1100,
+        /// <summary>login: username taken</summary>
+        UsernameTaken = 1101,
+        /// <summary>login: invalid or expired token</summary>
+        TokenInvalid = 1102,
+        /// <summary>login: refresh token reused; the login was revoked</summary>
+        TokenReused = 1103,
+        /// <summary>login: banned</summary>
+        Banned = 1104,
+        /// <summary>login: too many failed attempts</summary>
+        RateLimited = 1105,
+        /// <summary>login: the identity provider rejected the token</summary>
+        Provider = 1106,
+        /// <summary>login: unknown identity provider</summary>
+        UnknownProvider = 1107,
+        /// <summary>login: already linked</summary>
+        AlreadyLinked = 1108,
+        /// <summary>login: device ID collides with another account</summary>
+        DeviceTaken = 1109,
     }
 }

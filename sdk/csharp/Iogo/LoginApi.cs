@@ -9,7 +9,7 @@ namespace IogoSdk
     /// <summary>Typed client of the login service.</summary>
     public static class LoginApi
     {
-        /// <summary>Logs a device in as a guest and binds the connection to its user; a previous session of the user is kicked (-1007). Route 1-0, access public.</summary>
+        /// <summary>Logs a device in as a guest (creating its account on first use) and binds the connection to its user; a previous session of the user is kicked (-1007). Route 1-0, access public.</summary>
         public static Task<global::Iogo.Login.User> GuestLogin(Client c, global::Iogo.Login.GuestLogin req)
         {
             return c.Call(1, 0, Codecs.Message<global::Iogo.Login.GuestLogin>(), Codecs.Message<global::Iogo.Login.User>(), req);
@@ -19,6 +19,72 @@ namespace IogoSdk
         public static Task<global::Iogo.Login.User> WhoAmI(Client c, global::Google.Protobuf.Empty req)
         {
             return c.Call(1, 1, Codecs.Message<global::Google.Protobuf.Empty>(), Codecs.Message<global::Iogo.Login.User>(), req);
+        }
+
+        /// <summary>Creates an account with a username and password, logs it in and returns its tokens. Route 1-2, access public.</summary>
+        public static Task<global::Iogo.Login.User> Register(Client c, global::Iogo.Login.Register req)
+        {
+            return c.Call(1, 2, Codecs.Message<global::Iogo.Login.Register>(), Codecs.Message<global::Iogo.Login.User>(), req);
+        }
+
+        /// <summary>Logs in with a username and password and returns the session tokens. Route 1-3, access public.</summary>
+        public static Task<global::Iogo.Login.User> PasswordLogin(Client c, global::Iogo.Login.PasswordLogin req)
+        {
+            return c.Call(1, 3, Codecs.Message<global::Iogo.Login.PasswordLogin>(), Codecs.Message<global::Iogo.Login.User>(), req);
+        }
+
+        /// <summary>Logs in with a token of a game-configured identity provider; a new identity gets a new account. Route 1-4, access public.</summary>
+        public static Task<global::Iogo.Login.User> CustomLogin(Client c, global::Iogo.Login.CustomLogin req)
+        {
+            return c.Call(1, 4, Codecs.Message<global::Iogo.Login.CustomLogin>(), Codecs.Message<global::Iogo.Login.User>(), req);
+        }
+
+        /// <summary>Resumes a session with a session token (e.g. after a reconnect); returns a fresh session token. Route 1-5, access public.</summary>
+        public static Task<global::Iogo.Login.User> TokenLogin(Client c, global::Iogo.Login.TokenLogin req)
+        {
+            return c.Call(1, 5, Codecs.Message<global::Iogo.Login.TokenLogin>(), Codecs.Message<global::Iogo.Login.User>(), req);
+        }
+
+        /// <summary>Trades a refresh token for new tokens; the old refresh token is revoked, and reusing it revokes the whole login. Route 1-6, access public.</summary>
+        public static Task<global::Iogo.Login.Tokens> Refresh(Client c, global::Iogo.Login.Refresh req)
+        {
+            return c.Call(1, 6, Codecs.Message<global::Iogo.Login.Refresh>(), Codecs.Message<global::Iogo.Login.Tokens>(), req);
+        }
+
+        /// <summary>Revokes the tokens of this login (all: of every login of the user). Route 1-7, access login.</summary>
+        public static Task<global::Google.Protobuf.Empty> Logout(Client c, global::Iogo.Login.Logout req)
+        {
+            return c.Call(1, 7, Codecs.Message<global::Iogo.Login.Logout>(), Codecs.Message<global::Google.Protobuf.Empty>(), req);
+        }
+
+        /// <summary>Adds a username and password to the logged-in account (e.g. a guest's), keeping its userID. Route 1-8, access login.</summary>
+        public static Task<global::Iogo.Login.User> LinkPassword(Client c, global::Iogo.Login.LinkPassword req)
+        {
+            return c.Call(1, 8, Codecs.Message<global::Iogo.Login.LinkPassword>(), Codecs.Message<global::Iogo.Login.User>(), req);
+        }
+
+        /// <summary>Adds an external identity to the logged-in account. Route 1-9, access login.</summary>
+        public static Task<global::Iogo.Login.User> LinkCustom(Client c, global::Iogo.Login.LinkCustom req)
+        {
+            return c.Call(1, 9, Codecs.Message<global::Iogo.Login.LinkCustom>(), Codecs.Message<global::Iogo.Login.User>(), req);
+        }
+
+        /// <summary>Bans a user until a time: revokes the tokens, kicks the live session (-1007), refuses logins. Route 1-20, access internal.</summary>
+        public static Task<global::Google.Protobuf.Empty> BanRoute(Client c, global::Iogo.Login.Ban req)
+        {
+            return c.Call(1, 20, Codecs.Message<global::Iogo.Login.Ban>(), Codecs.Message<global::Google.Protobuf.Empty>(), req);
+        }
+
+        /// <summary>Lifts a user's ban. Route 1-21, access internal.</summary>
+        public static Task<global::Google.Protobuf.Empty> UnbanRoute(Client c, global::Iogo.Login.Unban req)
+        {
+            return c.Call(1, 21, Codecs.Message<global::Iogo.Login.Unban>(), Codecs.Message<global::Google.Protobuf.Empty>(), req);
+        }
+
+        /// <summary>Checks a session token and returns its user, without logging anything in. Route 1-22, access internal.</summary>
+        public static Task<global::Iogo.Login.User> VerifyRoute(Client c, global::Iogo.Login.VerifyToken req)
+        {
+            return c.Call(1, 22, Codecs.Message<global::Iogo.Login.VerifyToken>(), Codecs.Message<global::Iogo.Login.User>(), req);
         }
     }
 }

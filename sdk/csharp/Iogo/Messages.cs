@@ -105,8 +105,593 @@ namespace Iogo.Demo
     }
 }
 
+namespace Iogo.Guild
+{
+    /// <summary>Message iogo.guild.ChatHistory.</summary>
+    public sealed class ChatHistory : IMessage
+    {
+        public List<global::Iogo.Guild.ChatMessage> Messages = new List<global::Iogo.Guild.ChatMessage>();
+
+        public void WriteTo(ProtoWriter w)
+        {
+            foreach (var v in Messages) { w.Tag(1, WireType.LengthDelimited); w.Message(v); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: { var m = new global::Iogo.Guild.ChatMessage(); r.Message(m); Messages.Add(m); break; }
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.guild.ChatMessage.</summary>
+    public sealed class ChatMessage : IMessage
+    {
+        public long GuildId;
+        public long UserId;
+        public string Text = "";
+        public long SentAtMs;
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (GuildId != 0) { w.Tag(1, WireType.Varint); w.Int64(GuildId); }
+            if (UserId != 0) { w.Tag(2, WireType.Varint); w.Int64(UserId); }
+            if (Text != "") { w.Tag(3, WireType.LengthDelimited); w.String(Text); }
+            if (SentAtMs != 0) { w.Tag(4, WireType.Varint); w.Int64(SentAtMs); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: GuildId = r.Int64(); break;
+                    case 2: UserId = r.Int64(); break;
+                    case 3: Text = r.String(); break;
+                    case 4: SentAtMs = r.Int64(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.guild.ChatSend.</summary>
+    public sealed class ChatSend : IMessage
+    {
+        public string Text = "";
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Text != "") { w.Tag(1, WireType.LengthDelimited); w.String(Text); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: Text = r.String(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.guild.CreateGuild.</summary>
+    public sealed class CreateGuild : IMessage
+    {
+        public string Name = "";
+        public string Description = "";
+        public bool Open;
+        public string Language = "";
+        public int MaxMembers;
+        public string Metadata = "";
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Name != "") { w.Tag(1, WireType.LengthDelimited); w.String(Name); }
+            if (Description != "") { w.Tag(2, WireType.LengthDelimited); w.String(Description); }
+            if (Open) { w.Tag(3, WireType.Varint); w.Bool(Open); }
+            if (Language != "") { w.Tag(4, WireType.LengthDelimited); w.String(Language); }
+            if (MaxMembers != 0) { w.Tag(5, WireType.Varint); w.Int32(MaxMembers); }
+            if (Metadata != "") { w.Tag(6, WireType.LengthDelimited); w.String(Metadata); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: Name = r.String(); break;
+                    case 2: Description = r.String(); break;
+                    case 3: Open = r.Bool(); break;
+                    case 4: Language = r.String(); break;
+                    case 5: MaxMembers = r.Int32(); break;
+                    case 6: Metadata = r.String(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.guild.Guild.</summary>
+    public sealed class Guild : IMessage
+    {
+        public long Id;
+        public string Name = "";
+        public string Description = "";
+        public bool Open;
+        public string Language = "";
+        public int MaxMembers;
+        public int MemberCount;
+        public string Metadata = "";
+        public long CreatedAtMs;
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Id != 0) { w.Tag(1, WireType.Varint); w.Int64(Id); }
+            if (Name != "") { w.Tag(2, WireType.LengthDelimited); w.String(Name); }
+            if (Description != "") { w.Tag(3, WireType.LengthDelimited); w.String(Description); }
+            if (Open) { w.Tag(4, WireType.Varint); w.Bool(Open); }
+            if (Language != "") { w.Tag(5, WireType.LengthDelimited); w.String(Language); }
+            if (MaxMembers != 0) { w.Tag(6, WireType.Varint); w.Int32(MaxMembers); }
+            if (MemberCount != 0) { w.Tag(7, WireType.Varint); w.Int32(MemberCount); }
+            if (Metadata != "") { w.Tag(8, WireType.LengthDelimited); w.String(Metadata); }
+            if (CreatedAtMs != 0) { w.Tag(9, WireType.Varint); w.Int64(CreatedAtMs); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: Id = r.Int64(); break;
+                    case 2: Name = r.String(); break;
+                    case 3: Description = r.String(); break;
+                    case 4: Open = r.Bool(); break;
+                    case 5: Language = r.String(); break;
+                    case 6: MaxMembers = r.Int32(); break;
+                    case 7: MemberCount = r.Int32(); break;
+                    case 8: Metadata = r.String(); break;
+                    case 9: CreatedAtMs = r.Int64(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.guild.GuildEvent.</summary>
+    public sealed class GuildEvent : IMessage
+    {
+        public int Kind;
+        public long GuildId;
+        public long UserId;
+        public long ActorId;
+        public int Role;
+        public long AtMs;
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Kind != 0) { w.Tag(1, WireType.Varint); w.Int32(Kind); }
+            if (GuildId != 0) { w.Tag(2, WireType.Varint); w.Int64(GuildId); }
+            if (UserId != 0) { w.Tag(3, WireType.Varint); w.Int64(UserId); }
+            if (ActorId != 0) { w.Tag(4, WireType.Varint); w.Int64(ActorId); }
+            if (Role != 0) { w.Tag(5, WireType.Varint); w.Int32(Role); }
+            if (AtMs != 0) { w.Tag(6, WireType.Varint); w.Int64(AtMs); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: Kind = r.Int32(); break;
+                    case 2: GuildId = r.Int64(); break;
+                    case 3: UserId = r.Int64(); break;
+                    case 4: ActorId = r.Int64(); break;
+                    case 5: Role = r.Int32(); break;
+                    case 6: AtMs = r.Int64(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.guild.GuildPage.</summary>
+    public sealed class GuildPage : IMessage
+    {
+        public List<global::Iogo.Guild.Guild> Guilds = new List<global::Iogo.Guild.Guild>();
+        public string NextCursor = "";
+
+        public void WriteTo(ProtoWriter w)
+        {
+            foreach (var v in Guilds) { w.Tag(1, WireType.LengthDelimited); w.Message(v); }
+            if (NextCursor != "") { w.Tag(2, WireType.LengthDelimited); w.String(NextCursor); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: { var m = new global::Iogo.Guild.Guild(); r.Message(m); Guilds.Add(m); break; }
+                    case 2: NextCursor = r.String(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.guild.GuildRef.</summary>
+    public sealed class GuildRef : IMessage
+    {
+        public long GuildId;
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (GuildId != 0) { w.Tag(1, WireType.Varint); w.Int64(GuildId); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: GuildId = r.Int64(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.guild.JoinRequest.</summary>
+    public sealed class JoinRequest : IMessage
+    {
+        public long GuildId;
+        public long UserId;
+        public long RequestedAtMs;
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (GuildId != 0) { w.Tag(1, WireType.Varint); w.Int64(GuildId); }
+            if (UserId != 0) { w.Tag(2, WireType.Varint); w.Int64(UserId); }
+            if (RequestedAtMs != 0) { w.Tag(3, WireType.Varint); w.Int64(RequestedAtMs); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: GuildId = r.Int64(); break;
+                    case 2: UserId = r.Int64(); break;
+                    case 3: RequestedAtMs = r.Int64(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.guild.JoinRequestList.</summary>
+    public sealed class JoinRequestList : IMessage
+    {
+        public List<global::Iogo.Guild.JoinRequest> Requests = new List<global::Iogo.Guild.JoinRequest>();
+
+        public void WriteTo(ProtoWriter w)
+        {
+            foreach (var v in Requests) { w.Tag(1, WireType.LengthDelimited); w.Message(v); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: { var m = new global::Iogo.Guild.JoinRequest(); r.Message(m); Requests.Add(m); break; }
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.guild.JoinResult.</summary>
+    public sealed class JoinResult : IMessage
+    {
+        public bool Joined;
+        public global::Iogo.Guild.Guild Guild;
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Joined) { w.Tag(1, WireType.Varint); w.Bool(Joined); }
+            if (Guild != null) { w.Tag(2, WireType.LengthDelimited); w.Message(Guild); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: Joined = r.Bool(); break;
+                    case 2: if (Guild == null) Guild = new global::Iogo.Guild.Guild(); r.Message(Guild); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.guild.Member.</summary>
+    public sealed class Member : IMessage
+    {
+        public long UserId;
+        public int Role;
+        public long JoinedAtMs;
+        public string Metadata = "";
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (UserId != 0) { w.Tag(1, WireType.Varint); w.Int64(UserId); }
+            if (Role != 0) { w.Tag(2, WireType.Varint); w.Int32(Role); }
+            if (JoinedAtMs != 0) { w.Tag(3, WireType.Varint); w.Int64(JoinedAtMs); }
+            if (Metadata != "") { w.Tag(4, WireType.LengthDelimited); w.String(Metadata); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: UserId = r.Int64(); break;
+                    case 2: Role = r.Int32(); break;
+                    case 3: JoinedAtMs = r.Int64(); break;
+                    case 4: Metadata = r.String(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.guild.MemberList.</summary>
+    public sealed class MemberList : IMessage
+    {
+        public long GuildId;
+        public List<global::Iogo.Guild.Member> Members = new List<global::Iogo.Guild.Member>();
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (GuildId != 0) { w.Tag(1, WireType.Varint); w.Int64(GuildId); }
+            foreach (var v in Members) { w.Tag(2, WireType.LengthDelimited); w.Message(v); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: GuildId = r.Int64(); break;
+                    case 2: { var m = new global::Iogo.Guild.Member(); r.Message(m); Members.Add(m); break; }
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.guild.MemberRef.</summary>
+    public sealed class MemberRef : IMessage
+    {
+        public long UserId;
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (UserId != 0) { w.Tag(1, WireType.Varint); w.Int64(UserId); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: UserId = r.Int64(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.guild.SearchGuilds.</summary>
+    public sealed class SearchGuilds : IMessage
+    {
+        public string NamePrefix = "";
+        public bool Open;
+        public bool HasFreeSlots;
+        public string Language = "";
+        public int Limit;
+        public string Cursor = "";
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (NamePrefix != "") { w.Tag(1, WireType.LengthDelimited); w.String(NamePrefix); }
+            if (Open) { w.Tag(2, WireType.Varint); w.Bool(Open); }
+            if (HasFreeSlots) { w.Tag(3, WireType.Varint); w.Bool(HasFreeSlots); }
+            if (Language != "") { w.Tag(4, WireType.LengthDelimited); w.String(Language); }
+            if (Limit != 0) { w.Tag(5, WireType.Varint); w.Int32(Limit); }
+            if (Cursor != "") { w.Tag(6, WireType.LengthDelimited); w.String(Cursor); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: NamePrefix = r.String(); break;
+                    case 2: Open = r.Bool(); break;
+                    case 3: HasFreeSlots = r.Bool(); break;
+                    case 4: Language = r.String(); break;
+                    case 5: Limit = r.Int32(); break;
+                    case 6: Cursor = r.String(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.guild.SetMemberMetadata.</summary>
+    public sealed class SetMemberMetadata : IMessage
+    {
+        public string Metadata = "";
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Metadata != "") { w.Tag(1, WireType.LengthDelimited); w.String(Metadata); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: Metadata = r.String(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.guild.UpdateGuild.</summary>
+    public sealed class UpdateGuild : IMessage
+    {
+        public string Description = "";
+        public bool Open;
+        public string Language = "";
+        public int MaxMembers;
+        public string Metadata = "";
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Description != "") { w.Tag(1, WireType.LengthDelimited); w.String(Description); }
+            if (Open) { w.Tag(2, WireType.Varint); w.Bool(Open); }
+            if (Language != "") { w.Tag(3, WireType.LengthDelimited); w.String(Language); }
+            if (MaxMembers != 0) { w.Tag(4, WireType.Varint); w.Int32(MaxMembers); }
+            if (Metadata != "") { w.Tag(5, WireType.LengthDelimited); w.String(Metadata); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: Description = r.String(); break;
+                    case 2: Open = r.Bool(); break;
+                    case 3: Language = r.String(); break;
+                    case 4: MaxMembers = r.Int32(); break;
+                    case 5: Metadata = r.String(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+}
+
 namespace Iogo.Login
 {
+    /// <summary>Message iogo.login.Ban.</summary>
+    public sealed class Ban : IMessage
+    {
+        public long UserId;
+        public string Reason = "";
+        public long UntilMs;
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (UserId != 0) { w.Tag(1, WireType.Varint); w.Int64(UserId); }
+            if (Reason != "") { w.Tag(2, WireType.LengthDelimited); w.String(Reason); }
+            if (UntilMs != 0) { w.Tag(3, WireType.Varint); w.Int64(UntilMs); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: UserId = r.Int64(); break;
+                    case 2: Reason = r.String(); break;
+                    case 3: UntilMs = r.Int64(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.login.CustomLogin.</summary>
+    public sealed class CustomLogin : IMessage
+    {
+        public string Provider = "";
+        public string Token = "";
+        public string Nickname = "";
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Provider != "") { w.Tag(1, WireType.LengthDelimited); w.String(Provider); }
+            if (Token != "") { w.Tag(2, WireType.LengthDelimited); w.String(Token); }
+            if (Nickname != "") { w.Tag(3, WireType.LengthDelimited); w.String(Nickname); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: Provider = r.String(); break;
+                    case 2: Token = r.String(); break;
+                    case 3: Nickname = r.String(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
     /// <summary>Message iogo.login.GuestLogin.</summary>
     public sealed class GuestLogin : IMessage
     {
@@ -134,18 +719,264 @@ namespace Iogo.Login
         }
     }
 
+    /// <summary>Message iogo.login.LinkCustom.</summary>
+    public sealed class LinkCustom : IMessage
+    {
+        public string Provider = "";
+        public string Token = "";
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Provider != "") { w.Tag(1, WireType.LengthDelimited); w.String(Provider); }
+            if (Token != "") { w.Tag(2, WireType.LengthDelimited); w.String(Token); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: Provider = r.String(); break;
+                    case 2: Token = r.String(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.login.LinkPassword.</summary>
+    public sealed class LinkPassword : IMessage
+    {
+        public string Username = "";
+        public string Password = "";
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Username != "") { w.Tag(1, WireType.LengthDelimited); w.String(Username); }
+            if (Password != "") { w.Tag(2, WireType.LengthDelimited); w.String(Password); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: Username = r.String(); break;
+                    case 2: Password = r.String(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.login.Logout.</summary>
+    public sealed class Logout : IMessage
+    {
+        public bool All;
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (All) { w.Tag(1, WireType.Varint); w.Bool(All); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: All = r.Bool(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.login.PasswordLogin.</summary>
+    public sealed class PasswordLogin : IMessage
+    {
+        public string Username = "";
+        public string Password = "";
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Username != "") { w.Tag(1, WireType.LengthDelimited); w.String(Username); }
+            if (Password != "") { w.Tag(2, WireType.LengthDelimited); w.String(Password); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: Username = r.String(); break;
+                    case 2: Password = r.String(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.login.Refresh.</summary>
+    public sealed class Refresh : IMessage
+    {
+        public string RefreshToken = "";
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (RefreshToken != "") { w.Tag(1, WireType.LengthDelimited); w.String(RefreshToken); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: RefreshToken = r.String(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.login.Register.</summary>
+    public sealed class Register : IMessage
+    {
+        public string Username = "";
+        public string Password = "";
+        public string Nickname = "";
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Username != "") { w.Tag(1, WireType.LengthDelimited); w.String(Username); }
+            if (Password != "") { w.Tag(2, WireType.LengthDelimited); w.String(Password); }
+            if (Nickname != "") { w.Tag(3, WireType.LengthDelimited); w.String(Nickname); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: Username = r.String(); break;
+                    case 2: Password = r.String(); break;
+                    case 3: Nickname = r.String(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.login.TokenLogin.</summary>
+    public sealed class TokenLogin : IMessage
+    {
+        public string Token = "";
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Token != "") { w.Tag(1, WireType.LengthDelimited); w.String(Token); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: Token = r.String(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.login.Tokens.</summary>
+    public sealed class Tokens : IMessage
+    {
+        public string Token = "";
+        public long TokenExpiresMs;
+        public string RefreshToken = "";
+        public long RefreshExpiresMs;
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Token != "") { w.Tag(1, WireType.LengthDelimited); w.String(Token); }
+            if (TokenExpiresMs != 0) { w.Tag(2, WireType.Varint); w.Int64(TokenExpiresMs); }
+            if (RefreshToken != "") { w.Tag(3, WireType.LengthDelimited); w.String(RefreshToken); }
+            if (RefreshExpiresMs != 0) { w.Tag(4, WireType.Varint); w.Int64(RefreshExpiresMs); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: Token = r.String(); break;
+                    case 2: TokenExpiresMs = r.Int64(); break;
+                    case 3: RefreshToken = r.String(); break;
+                    case 4: RefreshExpiresMs = r.Int64(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.login.Unban.</summary>
+    public sealed class Unban : IMessage
+    {
+        public long UserId;
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (UserId != 0) { w.Tag(1, WireType.Varint); w.Int64(UserId); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: UserId = r.Int64(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
     /// <summary>Message iogo.login.User.</summary>
     public sealed class User : IMessage
     {
         public long Id;
         public string Nickname = "";
         public bool Created;
+        public global::Iogo.Login.Tokens Tokens;
+        public string Username = "";
+        public bool Guest;
 
         public void WriteTo(ProtoWriter w)
         {
             if (Id != 0) { w.Tag(1, WireType.Varint); w.Int64(Id); }
             if (Nickname != "") { w.Tag(2, WireType.LengthDelimited); w.String(Nickname); }
             if (Created) { w.Tag(3, WireType.Varint); w.Bool(Created); }
+            if (Tokens != null) { w.Tag(4, WireType.LengthDelimited); w.Message(Tokens); }
+            if (Username != "") { w.Tag(5, WireType.LengthDelimited); w.String(Username); }
+            if (Guest) { w.Tag(6, WireType.Varint); w.Bool(Guest); }
         }
 
         public void MergeFrom(ProtoReader r)
@@ -158,6 +989,33 @@ namespace Iogo.Login
                     case 1: Id = r.Int64(); break;
                     case 2: Nickname = r.String(); break;
                     case 3: Created = r.Bool(); break;
+                    case 4: if (Tokens == null) Tokens = new global::Iogo.Login.Tokens(); r.Message(Tokens); break;
+                    case 5: Username = r.String(); break;
+                    case 6: Guest = r.Bool(); break;
+                    default: r.Skip(t); break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Message iogo.login.VerifyToken.</summary>
+    public sealed class VerifyToken : IMessage
+    {
+        public string Token = "";
+
+        public void WriteTo(ProtoWriter w)
+        {
+            if (Token != "") { w.Tag(1, WireType.LengthDelimited); w.String(Token); }
+        }
+
+        public void MergeFrom(ProtoReader r)
+        {
+            while (r.More)
+            {
+                WireType t;
+                switch (r.Tag(out t))
+                {
+                    case 1: Token = r.String(); break;
                     default: r.Skip(t); break;
                 }
             }

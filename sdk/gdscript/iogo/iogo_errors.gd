@@ -16,7 +16,38 @@ enum ErrorCode {
 	LOGIC_GONE = -1008, ## bound logic server gone
 }
 
+## Error codes the guild service declares.
+enum GuildError {
+	GUILD_NOT_FOUND = 1200, ## guild: no such guild
+	NAME_TAKEN = 1201, ## guild: name taken
+	GUILD_FULL = 1202, ## guild: guild full
+	ALREADY_IN_GUILD = 1203, ## guild: already in a guild
+	NOT_IN_GUILD = 1204, ## guild: not in a guild
+	NOT_MEMBER = 1205, ## guild: user is not a member
+	PERMISSION = 1206, ## guild: not allowed
+	LAST_SUPERADMIN = 1207, ## guild: the last superadmin cannot leave, be removed or demoted; promote another member first, or disband
+	BANNED = 1208, ## guild: banned from this guild
+	REQUEST_PENDING = 1209, ## guild: join request already pending
+	NO_REQUEST = 1210, ## guild: no such join request
+	TOO_MANY_REQUESTS = 1211, ## guild: too many pending join requests
+	MAX_BELOW_COUNT = 1212, ## guild: max members below the member count
+	BAN_LIST_FULL = 1213, ## guild: ban list full
+}
+
 ## Error codes the login service declares.
 enum LoginError {
 	DEVICE_ID = -1001, ## login: device_id must be 1..128 bytes
+	USERNAME = -1001, ## login: username must be 3..32 of A-Z a-z 0-9 . _ -
+	PASSWORD = -1001, ## login: password must be 8..128 bytes
+	NICKNAME = -1001, ## login: nickname must be at most 64 characters
+	BAD_CREDENTIALS = 1100, ## login: wrong username or password
+	USERNAME_TAKEN = 1101, ## login: username taken
+	TOKEN_INVALID = 1102, ## login: invalid or expired token
+	TOKEN_REUSED = 1103, ## login: refresh token reused; the login was revoked
+	BANNED = 1104, ## login: banned
+	RATE_LIMITED = 1105, ## login: too many failed attempts
+	PROVIDER = 1106, ## login: the identity provider rejected the token
+	UNKNOWN_PROVIDER = 1107, ## login: unknown identity provider
+	ALREADY_LINKED = 1108, ## login: already linked
+	DEVICE_TAKEN = 1109, ## login: device ID collides with another account
 }

@@ -126,6 +126,828 @@ class IogoDemoHelloResp:
 		return m
 
 
+## Message iogo.guild.ChatHistory.
+class IogoGuildChatHistory:
+	extends RefCounted
+	var messages: Array = []
+
+	func write_to(w: IogoProto.Writer) -> void:
+		for v in messages:
+			w.tag(1, IogoProto.LEN)
+			w.bytes(v.to_bytes())
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					messages.append(IogoGuildChatMessage.from_bytes(r.bytes()))
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoGuildChatHistory:
+		var m := IogoGuildChatHistory.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.guild.ChatMessage.
+class IogoGuildChatMessage:
+	extends RefCounted
+	var guild_id: int = 0
+	var user_id: int = 0
+	var text: String = ""
+	var sent_at_ms: int = 0
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if guild_id != 0:
+			w.tag(1, IogoProto.VARINT)
+			w.varint(guild_id)
+		if user_id != 0:
+			w.tag(2, IogoProto.VARINT)
+			w.varint(user_id)
+		if text != "":
+			w.tag(3, IogoProto.LEN)
+			w.string(text)
+		if sent_at_ms != 0:
+			w.tag(4, IogoProto.VARINT)
+			w.varint(sent_at_ms)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					guild_id = r.int64()
+				2:
+					user_id = r.int64()
+				3:
+					text = r.string()
+				4:
+					sent_at_ms = r.int64()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoGuildChatMessage:
+		var m := IogoGuildChatMessage.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.guild.ChatSend.
+class IogoGuildChatSend:
+	extends RefCounted
+	var text: String = ""
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if text != "":
+			w.tag(1, IogoProto.LEN)
+			w.string(text)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					text = r.string()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoGuildChatSend:
+		var m := IogoGuildChatSend.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.guild.CreateGuild.
+class IogoGuildCreateGuild:
+	extends RefCounted
+	var name: String = ""
+	var description: String = ""
+	var open: bool = false
+	var language: String = ""
+	var max_members: int = 0
+	var metadata: String = ""
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if name != "":
+			w.tag(1, IogoProto.LEN)
+			w.string(name)
+		if description != "":
+			w.tag(2, IogoProto.LEN)
+			w.string(description)
+		if open:
+			w.tag(3, IogoProto.VARINT)
+			w.boolean(open)
+		if language != "":
+			w.tag(4, IogoProto.LEN)
+			w.string(language)
+		if max_members != 0:
+			w.tag(5, IogoProto.VARINT)
+			w.int32(max_members)
+		if metadata != "":
+			w.tag(6, IogoProto.LEN)
+			w.string(metadata)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					name = r.string()
+				2:
+					description = r.string()
+				3:
+					open = r.boolean()
+				4:
+					language = r.string()
+				5:
+					max_members = r.int32()
+				6:
+					metadata = r.string()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoGuildCreateGuild:
+		var m := IogoGuildCreateGuild.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.guild.Guild.
+class IogoGuildGuild:
+	extends RefCounted
+	var id: int = 0
+	var name: String = ""
+	var description: String = ""
+	var open: bool = false
+	var language: String = ""
+	var max_members: int = 0
+	var member_count: int = 0
+	var metadata: String = ""
+	var created_at_ms: int = 0
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if id != 0:
+			w.tag(1, IogoProto.VARINT)
+			w.varint(id)
+		if name != "":
+			w.tag(2, IogoProto.LEN)
+			w.string(name)
+		if description != "":
+			w.tag(3, IogoProto.LEN)
+			w.string(description)
+		if open:
+			w.tag(4, IogoProto.VARINT)
+			w.boolean(open)
+		if language != "":
+			w.tag(5, IogoProto.LEN)
+			w.string(language)
+		if max_members != 0:
+			w.tag(6, IogoProto.VARINT)
+			w.int32(max_members)
+		if member_count != 0:
+			w.tag(7, IogoProto.VARINT)
+			w.int32(member_count)
+		if metadata != "":
+			w.tag(8, IogoProto.LEN)
+			w.string(metadata)
+		if created_at_ms != 0:
+			w.tag(9, IogoProto.VARINT)
+			w.varint(created_at_ms)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					id = r.int64()
+				2:
+					name = r.string()
+				3:
+					description = r.string()
+				4:
+					open = r.boolean()
+				5:
+					language = r.string()
+				6:
+					max_members = r.int32()
+				7:
+					member_count = r.int32()
+				8:
+					metadata = r.string()
+				9:
+					created_at_ms = r.int64()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoGuildGuild:
+		var m := IogoGuildGuild.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.guild.GuildEvent.
+class IogoGuildGuildEvent:
+	extends RefCounted
+	var kind: int = 0
+	var guild_id: int = 0
+	var user_id: int = 0
+	var actor_id: int = 0
+	var role: int = 0
+	var at_ms: int = 0
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if kind != 0:
+			w.tag(1, IogoProto.VARINT)
+			w.int32(kind)
+		if guild_id != 0:
+			w.tag(2, IogoProto.VARINT)
+			w.varint(guild_id)
+		if user_id != 0:
+			w.tag(3, IogoProto.VARINT)
+			w.varint(user_id)
+		if actor_id != 0:
+			w.tag(4, IogoProto.VARINT)
+			w.varint(actor_id)
+		if role != 0:
+			w.tag(5, IogoProto.VARINT)
+			w.int32(role)
+		if at_ms != 0:
+			w.tag(6, IogoProto.VARINT)
+			w.varint(at_ms)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					kind = r.int32()
+				2:
+					guild_id = r.int64()
+				3:
+					user_id = r.int64()
+				4:
+					actor_id = r.int64()
+				5:
+					role = r.int32()
+				6:
+					at_ms = r.int64()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoGuildGuildEvent:
+		var m := IogoGuildGuildEvent.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.guild.GuildPage.
+class IogoGuildGuildPage:
+	extends RefCounted
+	var guilds: Array = []
+	var next_cursor: String = ""
+
+	func write_to(w: IogoProto.Writer) -> void:
+		for v in guilds:
+			w.tag(1, IogoProto.LEN)
+			w.bytes(v.to_bytes())
+		if next_cursor != "":
+			w.tag(2, IogoProto.LEN)
+			w.string(next_cursor)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					guilds.append(IogoGuildGuild.from_bytes(r.bytes()))
+				2:
+					next_cursor = r.string()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoGuildGuildPage:
+		var m := IogoGuildGuildPage.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.guild.GuildRef.
+class IogoGuildGuildRef:
+	extends RefCounted
+	var guild_id: int = 0
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if guild_id != 0:
+			w.tag(1, IogoProto.VARINT)
+			w.varint(guild_id)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					guild_id = r.int64()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoGuildGuildRef:
+		var m := IogoGuildGuildRef.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.guild.JoinRequest.
+class IogoGuildJoinRequest:
+	extends RefCounted
+	var guild_id: int = 0
+	var user_id: int = 0
+	var requested_at_ms: int = 0
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if guild_id != 0:
+			w.tag(1, IogoProto.VARINT)
+			w.varint(guild_id)
+		if user_id != 0:
+			w.tag(2, IogoProto.VARINT)
+			w.varint(user_id)
+		if requested_at_ms != 0:
+			w.tag(3, IogoProto.VARINT)
+			w.varint(requested_at_ms)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					guild_id = r.int64()
+				2:
+					user_id = r.int64()
+				3:
+					requested_at_ms = r.int64()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoGuildJoinRequest:
+		var m := IogoGuildJoinRequest.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.guild.JoinRequestList.
+class IogoGuildJoinRequestList:
+	extends RefCounted
+	var requests: Array = []
+
+	func write_to(w: IogoProto.Writer) -> void:
+		for v in requests:
+			w.tag(1, IogoProto.LEN)
+			w.bytes(v.to_bytes())
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					requests.append(IogoGuildJoinRequest.from_bytes(r.bytes()))
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoGuildJoinRequestList:
+		var m := IogoGuildJoinRequestList.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.guild.JoinResult.
+class IogoGuildJoinResult:
+	extends RefCounted
+	var joined: bool = false
+	var guild: IogoGuildGuild = null
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if joined:
+			w.tag(1, IogoProto.VARINT)
+			w.boolean(joined)
+		if guild != null:
+			w.tag(2, IogoProto.LEN)
+			w.bytes(guild.to_bytes())
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					joined = r.boolean()
+				2:
+					guild = IogoGuildGuild.from_bytes(r.bytes())
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoGuildJoinResult:
+		var m := IogoGuildJoinResult.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.guild.Member.
+class IogoGuildMember:
+	extends RefCounted
+	var user_id: int = 0
+	var role: int = 0
+	var joined_at_ms: int = 0
+	var metadata: String = ""
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if user_id != 0:
+			w.tag(1, IogoProto.VARINT)
+			w.varint(user_id)
+		if role != 0:
+			w.tag(2, IogoProto.VARINT)
+			w.int32(role)
+		if joined_at_ms != 0:
+			w.tag(3, IogoProto.VARINT)
+			w.varint(joined_at_ms)
+		if metadata != "":
+			w.tag(4, IogoProto.LEN)
+			w.string(metadata)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					user_id = r.int64()
+				2:
+					role = r.int32()
+				3:
+					joined_at_ms = r.int64()
+				4:
+					metadata = r.string()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoGuildMember:
+		var m := IogoGuildMember.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.guild.MemberList.
+class IogoGuildMemberList:
+	extends RefCounted
+	var guild_id: int = 0
+	var members: Array = []
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if guild_id != 0:
+			w.tag(1, IogoProto.VARINT)
+			w.varint(guild_id)
+		for v in members:
+			w.tag(2, IogoProto.LEN)
+			w.bytes(v.to_bytes())
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					guild_id = r.int64()
+				2:
+					members.append(IogoGuildMember.from_bytes(r.bytes()))
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoGuildMemberList:
+		var m := IogoGuildMemberList.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.guild.MemberRef.
+class IogoGuildMemberRef:
+	extends RefCounted
+	var user_id: int = 0
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if user_id != 0:
+			w.tag(1, IogoProto.VARINT)
+			w.varint(user_id)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					user_id = r.int64()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoGuildMemberRef:
+		var m := IogoGuildMemberRef.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.guild.SearchGuilds.
+class IogoGuildSearchGuilds:
+	extends RefCounted
+	var name_prefix: String = ""
+	var open: bool = false
+	var has_free_slots: bool = false
+	var language: String = ""
+	var limit: int = 0
+	var cursor: String = ""
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if name_prefix != "":
+			w.tag(1, IogoProto.LEN)
+			w.string(name_prefix)
+		if open:
+			w.tag(2, IogoProto.VARINT)
+			w.boolean(open)
+		if has_free_slots:
+			w.tag(3, IogoProto.VARINT)
+			w.boolean(has_free_slots)
+		if language != "":
+			w.tag(4, IogoProto.LEN)
+			w.string(language)
+		if limit != 0:
+			w.tag(5, IogoProto.VARINT)
+			w.int32(limit)
+		if cursor != "":
+			w.tag(6, IogoProto.LEN)
+			w.string(cursor)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					name_prefix = r.string()
+				2:
+					open = r.boolean()
+				3:
+					has_free_slots = r.boolean()
+				4:
+					language = r.string()
+				5:
+					limit = r.int32()
+				6:
+					cursor = r.string()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoGuildSearchGuilds:
+		var m := IogoGuildSearchGuilds.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.guild.SetMemberMetadata.
+class IogoGuildSetMemberMetadata:
+	extends RefCounted
+	var metadata: String = ""
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if metadata != "":
+			w.tag(1, IogoProto.LEN)
+			w.string(metadata)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					metadata = r.string()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoGuildSetMemberMetadata:
+		var m := IogoGuildSetMemberMetadata.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.guild.UpdateGuild.
+class IogoGuildUpdateGuild:
+	extends RefCounted
+	var description: String = ""
+	var open: bool = false
+	var language: String = ""
+	var max_members: int = 0
+	var metadata: String = ""
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if description != "":
+			w.tag(1, IogoProto.LEN)
+			w.string(description)
+		if open:
+			w.tag(2, IogoProto.VARINT)
+			w.boolean(open)
+		if language != "":
+			w.tag(3, IogoProto.LEN)
+			w.string(language)
+		if max_members != 0:
+			w.tag(4, IogoProto.VARINT)
+			w.int32(max_members)
+		if metadata != "":
+			w.tag(5, IogoProto.LEN)
+			w.string(metadata)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					description = r.string()
+				2:
+					open = r.boolean()
+				3:
+					language = r.string()
+				4:
+					max_members = r.int32()
+				5:
+					metadata = r.string()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoGuildUpdateGuild:
+		var m := IogoGuildUpdateGuild.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.login.Ban.
+class IogoLoginBan:
+	extends RefCounted
+	var user_id: int = 0
+	var reason: String = ""
+	var until_ms: int = 0
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if user_id != 0:
+			w.tag(1, IogoProto.VARINT)
+			w.varint(user_id)
+		if reason != "":
+			w.tag(2, IogoProto.LEN)
+			w.string(reason)
+		if until_ms != 0:
+			w.tag(3, IogoProto.VARINT)
+			w.varint(until_ms)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					user_id = r.int64()
+				2:
+					reason = r.string()
+				3:
+					until_ms = r.int64()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoLoginBan:
+		var m := IogoLoginBan.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.login.CustomLogin.
+class IogoLoginCustomLogin:
+	extends RefCounted
+	var provider: String = ""
+	var token: String = ""
+	var nickname: String = ""
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if provider != "":
+			w.tag(1, IogoProto.LEN)
+			w.string(provider)
+		if token != "":
+			w.tag(2, IogoProto.LEN)
+			w.string(token)
+		if nickname != "":
+			w.tag(3, IogoProto.LEN)
+			w.string(nickname)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					provider = r.string()
+				2:
+					token = r.string()
+				3:
+					nickname = r.string()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoLoginCustomLogin:
+		var m := IogoLoginCustomLogin.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
 ## Message iogo.login.GuestLogin.
 class IogoLoginGuestLogin:
 	extends RefCounted
@@ -162,12 +984,333 @@ class IogoLoginGuestLogin:
 		return m
 
 
+## Message iogo.login.LinkCustom.
+class IogoLoginLinkCustom:
+	extends RefCounted
+	var provider: String = ""
+	var token: String = ""
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if provider != "":
+			w.tag(1, IogoProto.LEN)
+			w.string(provider)
+		if token != "":
+			w.tag(2, IogoProto.LEN)
+			w.string(token)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					provider = r.string()
+				2:
+					token = r.string()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoLoginLinkCustom:
+		var m := IogoLoginLinkCustom.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.login.LinkPassword.
+class IogoLoginLinkPassword:
+	extends RefCounted
+	var username: String = ""
+	var password: String = ""
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if username != "":
+			w.tag(1, IogoProto.LEN)
+			w.string(username)
+		if password != "":
+			w.tag(2, IogoProto.LEN)
+			w.string(password)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					username = r.string()
+				2:
+					password = r.string()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoLoginLinkPassword:
+		var m := IogoLoginLinkPassword.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.login.Logout.
+class IogoLoginLogout:
+	extends RefCounted
+	var all: bool = false
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if all:
+			w.tag(1, IogoProto.VARINT)
+			w.boolean(all)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					all = r.boolean()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoLoginLogout:
+		var m := IogoLoginLogout.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.login.PasswordLogin.
+class IogoLoginPasswordLogin:
+	extends RefCounted
+	var username: String = ""
+	var password: String = ""
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if username != "":
+			w.tag(1, IogoProto.LEN)
+			w.string(username)
+		if password != "":
+			w.tag(2, IogoProto.LEN)
+			w.string(password)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					username = r.string()
+				2:
+					password = r.string()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoLoginPasswordLogin:
+		var m := IogoLoginPasswordLogin.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.login.Refresh.
+class IogoLoginRefresh:
+	extends RefCounted
+	var refresh_token: String = ""
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if refresh_token != "":
+			w.tag(1, IogoProto.LEN)
+			w.string(refresh_token)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					refresh_token = r.string()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoLoginRefresh:
+		var m := IogoLoginRefresh.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.login.Register.
+class IogoLoginRegister:
+	extends RefCounted
+	var username: String = ""
+	var password: String = ""
+	var nickname: String = ""
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if username != "":
+			w.tag(1, IogoProto.LEN)
+			w.string(username)
+		if password != "":
+			w.tag(2, IogoProto.LEN)
+			w.string(password)
+		if nickname != "":
+			w.tag(3, IogoProto.LEN)
+			w.string(nickname)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					username = r.string()
+				2:
+					password = r.string()
+				3:
+					nickname = r.string()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoLoginRegister:
+		var m := IogoLoginRegister.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.login.TokenLogin.
+class IogoLoginTokenLogin:
+	extends RefCounted
+	var token: String = ""
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if token != "":
+			w.tag(1, IogoProto.LEN)
+			w.string(token)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					token = r.string()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoLoginTokenLogin:
+		var m := IogoLoginTokenLogin.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.login.Tokens.
+class IogoLoginTokens:
+	extends RefCounted
+	var token: String = ""
+	var token_expires_ms: int = 0
+	var refresh_token: String = ""
+	var refresh_expires_ms: int = 0
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if token != "":
+			w.tag(1, IogoProto.LEN)
+			w.string(token)
+		if token_expires_ms != 0:
+			w.tag(2, IogoProto.VARINT)
+			w.varint(token_expires_ms)
+		if refresh_token != "":
+			w.tag(3, IogoProto.LEN)
+			w.string(refresh_token)
+		if refresh_expires_ms != 0:
+			w.tag(4, IogoProto.VARINT)
+			w.varint(refresh_expires_ms)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					token = r.string()
+				2:
+					token_expires_ms = r.int64()
+				3:
+					refresh_token = r.string()
+				4:
+					refresh_expires_ms = r.int64()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoLoginTokens:
+		var m := IogoLoginTokens.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.login.Unban.
+class IogoLoginUnban:
+	extends RefCounted
+	var user_id: int = 0
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if user_id != 0:
+			w.tag(1, IogoProto.VARINT)
+			w.varint(user_id)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					user_id = r.int64()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoLoginUnban:
+		var m := IogoLoginUnban.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
 ## Message iogo.login.User.
 class IogoLoginUser:
 	extends RefCounted
 	var id: int = 0
 	var nickname: String = ""
 	var created: bool = false
+	var tokens: IogoLoginTokens = null
+	var username: String = ""
+	var guest: bool = false
 
 	func write_to(w: IogoProto.Writer) -> void:
 		if id != 0:
@@ -179,6 +1322,15 @@ class IogoLoginUser:
 		if created:
 			w.tag(3, IogoProto.VARINT)
 			w.boolean(created)
+		if tokens != null:
+			w.tag(4, IogoProto.LEN)
+			w.bytes(tokens.to_bytes())
+		if username != "":
+			w.tag(5, IogoProto.LEN)
+			w.string(username)
+		if guest:
+			w.tag(6, IogoProto.VARINT)
+			w.boolean(guest)
 
 	func merge_from(r: IogoProto.Reader) -> void:
 		while r.more():
@@ -190,6 +1342,12 @@ class IogoLoginUser:
 					nickname = r.string()
 				3:
 					created = r.boolean()
+				4:
+					tokens = IogoLoginTokens.from_bytes(r.bytes())
+				5:
+					username = r.string()
+				6:
+					guest = r.boolean()
 				_:
 					r.skip(t[1])
 
@@ -200,6 +1358,36 @@ class IogoLoginUser:
 
 	static func from_bytes(data: PackedByteArray) -> IogoLoginUser:
 		var m := IogoLoginUser.new()
+		m.merge_from(IogoProto.Reader.new(data))
+		return m
+
+
+## Message iogo.login.VerifyToken.
+class IogoLoginVerifyToken:
+	extends RefCounted
+	var token: String = ""
+
+	func write_to(w: IogoProto.Writer) -> void:
+		if token != "":
+			w.tag(1, IogoProto.LEN)
+			w.string(token)
+
+	func merge_from(r: IogoProto.Reader) -> void:
+		while r.more():
+			var t := r.tag()
+			match t[0]:
+				1:
+					token = r.string()
+				_:
+					r.skip(t[1])
+
+	func to_bytes() -> PackedByteArray:
+		var w := IogoProto.Writer.new()
+		write_to(w)
+		return w.buf
+
+	static func from_bytes(data: PackedByteArray) -> IogoLoginVerifyToken:
+		var m := IogoLoginVerifyToken.new()
 		m.merge_from(IogoProto.Reader.new(data))
 		return m
 

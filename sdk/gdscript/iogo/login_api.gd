@@ -8,7 +8,7 @@ class_name LoginApi
 extends RefCounted
 
 
-## Logs a device in as a guest and binds the connection to its user; a previous session of the user is kicked (-1007). Route 1-0, access public.
+## Logs a device in as a guest (creating its account on first use) and binds the connection to its user; a previous session of the user is kicked (-1007). Route 1-0, access public.
 static func guest_login(c: IogoClient, req: IogoMessages.IogoLoginGuestLogin) -> IogoClient.Result:
 	var r: IogoClient.Result = await c.request(1, 0, req.to_bytes())
 	if r.ok:
@@ -19,6 +19,94 @@ static func guest_login(c: IogoClient, req: IogoMessages.IogoLoginGuestLogin) ->
 ## Returns the logged-in user of this connection. Route 1-1, access login.
 static func who_am_i(c: IogoClient, req: IogoMessages.GoogleProtobufEmpty) -> IogoClient.Result:
 	var r: IogoClient.Result = await c.request(1, 1, req.to_bytes())
+	if r.ok:
+		r.value = IogoMessages.IogoLoginUser.from_bytes(r.data)
+	return r
+
+
+## Creates an account with a username and password, logs it in and returns its tokens. Route 1-2, access public.
+static func register(c: IogoClient, req: IogoMessages.IogoLoginRegister) -> IogoClient.Result:
+	var r: IogoClient.Result = await c.request(1, 2, req.to_bytes())
+	if r.ok:
+		r.value = IogoMessages.IogoLoginUser.from_bytes(r.data)
+	return r
+
+
+## Logs in with a username and password and returns the session tokens. Route 1-3, access public.
+static func password_login(c: IogoClient, req: IogoMessages.IogoLoginPasswordLogin) -> IogoClient.Result:
+	var r: IogoClient.Result = await c.request(1, 3, req.to_bytes())
+	if r.ok:
+		r.value = IogoMessages.IogoLoginUser.from_bytes(r.data)
+	return r
+
+
+## Logs in with a token of a game-configured identity provider; a new identity gets a new account. Route 1-4, access public.
+static func custom_login(c: IogoClient, req: IogoMessages.IogoLoginCustomLogin) -> IogoClient.Result:
+	var r: IogoClient.Result = await c.request(1, 4, req.to_bytes())
+	if r.ok:
+		r.value = IogoMessages.IogoLoginUser.from_bytes(r.data)
+	return r
+
+
+## Resumes a session with a session token (e.g. after a reconnect); returns a fresh session token. Route 1-5, access public.
+static func token_login(c: IogoClient, req: IogoMessages.IogoLoginTokenLogin) -> IogoClient.Result:
+	var r: IogoClient.Result = await c.request(1, 5, req.to_bytes())
+	if r.ok:
+		r.value = IogoMessages.IogoLoginUser.from_bytes(r.data)
+	return r
+
+
+## Trades a refresh token for new tokens; the old refresh token is revoked, and reusing it revokes the whole login. Route 1-6, access public.
+static func refresh(c: IogoClient, req: IogoMessages.IogoLoginRefresh) -> IogoClient.Result:
+	var r: IogoClient.Result = await c.request(1, 6, req.to_bytes())
+	if r.ok:
+		r.value = IogoMessages.IogoLoginTokens.from_bytes(r.data)
+	return r
+
+
+## Revokes the tokens of this login (all: of every login of the user). Route 1-7, access login.
+static func logout(c: IogoClient, req: IogoMessages.IogoLoginLogout) -> IogoClient.Result:
+	var r: IogoClient.Result = await c.request(1, 7, req.to_bytes())
+	if r.ok:
+		r.value = IogoMessages.GoogleProtobufEmpty.from_bytes(r.data)
+	return r
+
+
+## Adds a username and password to the logged-in account (e.g. a guest's), keeping its userID. Route 1-8, access login.
+static func link_password(c: IogoClient, req: IogoMessages.IogoLoginLinkPassword) -> IogoClient.Result:
+	var r: IogoClient.Result = await c.request(1, 8, req.to_bytes())
+	if r.ok:
+		r.value = IogoMessages.IogoLoginUser.from_bytes(r.data)
+	return r
+
+
+## Adds an external identity to the logged-in account. Route 1-9, access login.
+static func link_custom(c: IogoClient, req: IogoMessages.IogoLoginLinkCustom) -> IogoClient.Result:
+	var r: IogoClient.Result = await c.request(1, 9, req.to_bytes())
+	if r.ok:
+		r.value = IogoMessages.IogoLoginUser.from_bytes(r.data)
+	return r
+
+
+## Bans a user until a time: revokes the tokens, kicks the live session (-1007), refuses logins. Route 1-20, access internal.
+static func ban_route(c: IogoClient, req: IogoMessages.IogoLoginBan) -> IogoClient.Result:
+	var r: IogoClient.Result = await c.request(1, 20, req.to_bytes())
+	if r.ok:
+		r.value = IogoMessages.GoogleProtobufEmpty.from_bytes(r.data)
+	return r
+
+
+## Lifts a user's ban. Route 1-21, access internal.
+static func unban_route(c: IogoClient, req: IogoMessages.IogoLoginUnban) -> IogoClient.Result:
+	var r: IogoClient.Result = await c.request(1, 21, req.to_bytes())
+	if r.ok:
+		r.value = IogoMessages.GoogleProtobufEmpty.from_bytes(r.data)
+	return r
+
+
+## Checks a session token and returns its user, without logging anything in. Route 1-22, access internal.
+static func verify_route(c: IogoClient, req: IogoMessages.IogoLoginVerifyToken) -> IogoClient.Result:
+	var r: IogoClient.Result = await c.request(1, 22, req.to_bytes())
 	if r.ok:
 		r.value = IogoMessages.IogoLoginUser.from_bytes(r.data)
 	return r

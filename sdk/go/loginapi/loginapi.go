@@ -17,10 +17,37 @@ import (
 var (
 	// ErrDeviceID is code -1001.
 	ErrDeviceID = errs.New(-1001, "login: device_id must be 1..128 bytes")
+	// ErrUsername is code -1001.
+	ErrUsername = errs.New(-1001, "login: username must be 3..32 of A-Z a-z 0-9 . _ -")
+	// ErrPassword is code -1001.
+	ErrPassword = errs.New(-1001, "login: password must be 8..128 bytes")
+	// ErrNickname is code -1001.
+	ErrNickname = errs.New(-1001, "login: nickname must be at most 64 characters")
+	// ErrBadCredentials is code 1100.
+	ErrBadCredentials = errs.New(1100, "login: wrong username or password")
+	// ErrUsernameTaken is code 1101.
+	ErrUsernameTaken = errs.New(1101, "login: username taken")
+	// ErrTokenInvalid is code 1102.
+	ErrTokenInvalid = errs.New(1102, "login: invalid or expired token")
+	// ErrTokenReused is code 1103.
+	ErrTokenReused = errs.New(1103, "login: refresh token reused; the login was revoked")
+	// ErrBanned is code 1104.
+	ErrBanned = errs.New(1104, "login: banned")
+	// ErrRateLimited is code 1105.
+	ErrRateLimited = errs.New(1105, "login: too many failed attempts")
+	// ErrProvider is code 1106.
+	ErrProvider = errs.New(1106, "login: the identity provider rejected the token")
+	// ErrUnknownProvider is code 1107.
+	ErrUnknownProvider = errs.New(1107, "login: unknown identity provider")
+	// ErrAlreadyLinked is code 1108.
+	ErrAlreadyLinked = errs.New(1108, "login: already linked")
+	// ErrDeviceTaken is code 1109.
+	ErrDeviceTaken = errs.New(1109, "login: device ID collides with another account")
 )
 
-// GuestLogin logs a device in as a guest and binds the connection to its user;
-// a previous session of the user is kicked (-1007). Route 1-0, access public.
+// GuestLogin logs a device in as a guest (creating its account on first use)
+// and binds the connection to its user; a previous session of the user is
+// kicked (-1007). Route 1-0, access public.
 func GuestLogin(ctx context.Context, c *client.Client, req *loginpb.GuestLogin) (*loginpb.User, error) {
 	return client.Call[*loginpb.GuestLogin, *loginpb.User](ctx, c, 1, 0, req)
 }
@@ -29,4 +56,69 @@ func GuestLogin(ctx context.Context, c *client.Client, req *loginpb.GuestLogin) 
 // login.
 func WhoAmI(ctx context.Context, c *client.Client, req *emptypb.Empty) (*loginpb.User, error) {
 	return client.Call[*emptypb.Empty, *loginpb.User](ctx, c, 1, 1, req)
+}
+
+// Register creates an account with a username and password, logs it in and
+// returns its tokens. Route 1-2, access public.
+func Register(ctx context.Context, c *client.Client, req *loginpb.Register) (*loginpb.User, error) {
+	return client.Call[*loginpb.Register, *loginpb.User](ctx, c, 1, 2, req)
+}
+
+// PasswordLogin logs in with a username and password and returns the session
+// tokens. Route 1-3, access public.
+func PasswordLogin(ctx context.Context, c *client.Client, req *loginpb.PasswordLogin) (*loginpb.User, error) {
+	return client.Call[*loginpb.PasswordLogin, *loginpb.User](ctx, c, 1, 3, req)
+}
+
+// CustomLogin logs in with a token of a game-configured identity provider; a
+// new identity gets a new account. Route 1-4, access public.
+func CustomLogin(ctx context.Context, c *client.Client, req *loginpb.CustomLogin) (*loginpb.User, error) {
+	return client.Call[*loginpb.CustomLogin, *loginpb.User](ctx, c, 1, 4, req)
+}
+
+// TokenLogin resumes a session with a session token (e.g. after a reconnect);
+// returns a fresh session token. Route 1-5, access public.
+func TokenLogin(ctx context.Context, c *client.Client, req *loginpb.TokenLogin) (*loginpb.User, error) {
+	return client.Call[*loginpb.TokenLogin, *loginpb.User](ctx, c, 1, 5, req)
+}
+
+// Refresh trades a refresh token for new tokens; the old refresh token is
+// revoked, and reusing it revokes the whole login. Route 1-6, access public.
+func Refresh(ctx context.Context, c *client.Client, req *loginpb.Refresh) (*loginpb.Tokens, error) {
+	return client.Call[*loginpb.Refresh, *loginpb.Tokens](ctx, c, 1, 6, req)
+}
+
+// Logout revokes the tokens of this login (all: of every login of the user).
+// Route 1-7, access login.
+func Logout(ctx context.Context, c *client.Client, req *loginpb.Logout) (*emptypb.Empty, error) {
+	return client.Call[*loginpb.Logout, *emptypb.Empty](ctx, c, 1, 7, req)
+}
+
+// LinkPassword adds a username and password to the logged-in account (e.g. a
+// guest's), keeping its userID. Route 1-8, access login.
+func LinkPassword(ctx context.Context, c *client.Client, req *loginpb.LinkPassword) (*loginpb.User, error) {
+	return client.Call[*loginpb.LinkPassword, *loginpb.User](ctx, c, 1, 8, req)
+}
+
+// LinkCustom adds an external identity to the logged-in account. Route 1-9,
+// access login.
+func LinkCustom(ctx context.Context, c *client.Client, req *loginpb.LinkCustom) (*loginpb.User, error) {
+	return client.Call[*loginpb.LinkCustom, *loginpb.User](ctx, c, 1, 9, req)
+}
+
+// BanRoute bans a user until a time: revokes the tokens, kicks the live
+// session (-1007), refuses logins. Route 1-20, access internal.
+func BanRoute(ctx context.Context, c *client.Client, req *loginpb.Ban) (*emptypb.Empty, error) {
+	return client.Call[*loginpb.Ban, *emptypb.Empty](ctx, c, 1, 20, req)
+}
+
+// UnbanRoute lifts a user's ban. Route 1-21, access internal.
+func UnbanRoute(ctx context.Context, c *client.Client, req *loginpb.Unban) (*emptypb.Empty, error) {
+	return client.Call[*loginpb.Unban, *emptypb.Empty](ctx, c, 1, 21, req)
+}
+
+// VerifyRoute checks a session token and returns its user, without logging
+// anything in. Route 1-22, access internal.
+func VerifyRoute(ctx context.Context, c *client.Client, req *loginpb.VerifyToken) (*loginpb.User, error) {
+	return client.Call[*loginpb.VerifyToken, *loginpb.User](ctx, c, 1, 22, req)
 }

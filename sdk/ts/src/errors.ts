@@ -20,8 +20,66 @@ export enum ErrorCode {
   LogicGone = -1008,
 }
 
+/** Error codes the guild service declares. */
+export enum GuildError {
+  /** guild: no such guild */
+  GuildNotFound = 1200,
+  /** guild: name taken */
+  NameTaken = 1201,
+  /** guild: guild full */
+  GuildFull = 1202,
+  /** guild: already in a guild */
+  AlreadyInGuild = 1203,
+  /** guild: not in a guild */
+  NotInGuild = 1204,
+  /** guild: user is not a member */
+  NotMember = 1205,
+  /** guild: not allowed */
+  Permission = 1206,
+  /** guild: the last superadmin cannot leave, be removed or demoted; promote another member first, or disband */
+  LastSuperadmin = 1207,
+  /** guild: banned from this guild */
+  Banned = 1208,
+  /** guild: join request already pending */
+  RequestPending = 1209,
+  /** guild: no such join request */
+  NoRequest = 1210,
+  /** guild: too many pending join requests */
+  TooManyRequests = 1211,
+  /** guild: max members below the member count */
+  MaxBelowCount = 1212,
+  /** guild: ban list full */
+  BanListFull = 1213,
+}
+
 /** Error codes the login service declares. */
 export enum LoginError {
   /** login: device_id must be 1..128 bytes */
   DeviceID = -1001,
+  /** login: username must be 3..32 of A-Z a-z 0-9 . _ - */
+  Username = -1001,
+  /** login: password must be 8..128 bytes */
+  Password = -1001,
+  /** login: nickname must be at most 64 characters */
+  Nickname = -1001,
+  /** login: wrong username or password */
+  BadCredentials = 1100,
+  /** login: username taken */
+  UsernameTaken = 1101,
+  /** login: invalid or expired token */
+  TokenInvalid = 1102,
+  /** login: refresh token reused; the login was revoked */
+  TokenReused = 1103,
+  /** login: banned */
+  Banned = 1104,
+  /** login: too many failed attempts */
+  RateLimited = 1105,
+  /** login: the identity provider rejected the token */
+  Provider = 1106,
+  /** login: unknown identity provider */
+  UnknownProvider = 1107,
+  /** login: already linked */
+  AlreadyLinked = 1108,
+  /** login: device ID collides with another account */
+  DeviceTaken = 1109,
 }

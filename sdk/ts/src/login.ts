@@ -3,13 +3,14 @@
 // Typed client of the login service.
 
 import { type MessageInitShape } from "@bufbuild/protobuf";
-import { EmptySchema } from "@bufbuild/protobuf/wkt";
-import { GuestLoginSchema, type User, UserSchema } from "./pb/login/login_pb.js";
+import { type Empty, EmptySchema } from "@bufbuild/protobuf/wkt";
+import { BanSchema, CustomLoginSchema, GuestLoginSchema, LinkCustomSchema, LinkPasswordSchema, LogoutSchema, PasswordLoginSchema, RefreshSchema, RegisterSchema, TokenLoginSchema, type Tokens, TokensSchema, UnbanSchema, type User, UserSchema, VerifyTokenSchema } from "./pb/login/login_pb.js";
 import { type CallOptions, type Client, message } from "./runtime.js";
 
 /**
- * Logs a device in as a guest and binds the connection to its user; a previous
- * session of the user is kicked (-1007). Route 1-0, access public.
+ * Logs a device in as a guest (creating its account on first use) and binds
+ * the connection to its user; a previous session of the user is kicked
+ * (-1007). Route 1-0, access public.
  */
 export function guestLogin(c: Client, req: MessageInitShape<typeof GuestLoginSchema>, opts?: CallOptions): Promise<User> {
   return c.call(1, 0, message(GuestLoginSchema), message(UserSchema), req, opts);
@@ -20,4 +21,90 @@ export function guestLogin(c: Client, req: MessageInitShape<typeof GuestLoginSch
  */
 export function whoAmI(c: Client, req: MessageInitShape<typeof EmptySchema>, opts?: CallOptions): Promise<User> {
   return c.call(1, 1, message(EmptySchema), message(UserSchema), req, opts);
+}
+
+/**
+ * Creates an account with a username and password, logs it in and returns its
+ * tokens. Route 1-2, access public.
+ */
+export function register(c: Client, req: MessageInitShape<typeof RegisterSchema>, opts?: CallOptions): Promise<User> {
+  return c.call(1, 2, message(RegisterSchema), message(UserSchema), req, opts);
+}
+
+/**
+ * Logs in with a username and password and returns the session tokens. Route
+ * 1-3, access public.
+ */
+export function passwordLogin(c: Client, req: MessageInitShape<typeof PasswordLoginSchema>, opts?: CallOptions): Promise<User> {
+  return c.call(1, 3, message(PasswordLoginSchema), message(UserSchema), req, opts);
+}
+
+/**
+ * Logs in with a token of a game-configured identity provider; a new identity
+ * gets a new account. Route 1-4, access public.
+ */
+export function customLogin(c: Client, req: MessageInitShape<typeof CustomLoginSchema>, opts?: CallOptions): Promise<User> {
+  return c.call(1, 4, message(CustomLoginSchema), message(UserSchema), req, opts);
+}
+
+/**
+ * Resumes a session with a session token (e.g. after a reconnect); returns a
+ * fresh session token. Route 1-5, access public.
+ */
+export function tokenLogin(c: Client, req: MessageInitShape<typeof TokenLoginSchema>, opts?: CallOptions): Promise<User> {
+  return c.call(1, 5, message(TokenLoginSchema), message(UserSchema), req, opts);
+}
+
+/**
+ * Trades a refresh token for new tokens; the old refresh token is revoked, and
+ * reusing it revokes the whole login. Route 1-6, access public.
+ */
+export function refresh(c: Client, req: MessageInitShape<typeof RefreshSchema>, opts?: CallOptions): Promise<Tokens> {
+  return c.call(1, 6, message(RefreshSchema), message(TokensSchema), req, opts);
+}
+
+/**
+ * Revokes the tokens of this login (all: of every login of the user). Route
+ * 1-7, access login.
+ */
+export function logout(c: Client, req: MessageInitShape<typeof LogoutSchema>, opts?: CallOptions): Promise<Empty> {
+  return c.call(1, 7, message(LogoutSchema), message(EmptySchema), req, opts);
+}
+
+/**
+ * Adds a username and password to the logged-in account (e.g. a guest's),
+ * keeping its userID. Route 1-8, access login.
+ */
+export function linkPassword(c: Client, req: MessageInitShape<typeof LinkPasswordSchema>, opts?: CallOptions): Promise<User> {
+  return c.call(1, 8, message(LinkPasswordSchema), message(UserSchema), req, opts);
+}
+
+/**
+ * Adds an external identity to the logged-in account. Route 1-9, access login.
+ */
+export function linkCustom(c: Client, req: MessageInitShape<typeof LinkCustomSchema>, opts?: CallOptions): Promise<User> {
+  return c.call(1, 9, message(LinkCustomSchema), message(UserSchema), req, opts);
+}
+
+/**
+ * Bans a user until a time: revokes the tokens, kicks the live session
+ * (-1007), refuses logins. Route 1-20, access internal.
+ */
+export function banRoute(c: Client, req: MessageInitShape<typeof BanSchema>, opts?: CallOptions): Promise<Empty> {
+  return c.call(1, 20, message(BanSchema), message(EmptySchema), req, opts);
+}
+
+/**
+ * Lifts a user's ban. Route 1-21, access internal.
+ */
+export function unbanRoute(c: Client, req: MessageInitShape<typeof UnbanSchema>, opts?: CallOptions): Promise<Empty> {
+  return c.call(1, 21, message(UnbanSchema), message(EmptySchema), req, opts);
+}
+
+/**
+ * Checks a session token and returns its user, without logging anything in.
+ * Route 1-22, access internal.
+ */
+export function verifyRoute(c: Client, req: MessageInitShape<typeof VerifyTokenSchema>, opts?: CallOptions): Promise<User> {
+  return c.call(1, 22, message(VerifyTokenSchema), message(UserSchema), req, opts);
 }

@@ -28,7 +28,7 @@ func TestGuestLogin(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := logic.NewCtx(context.Background(), fabric.Meta{}, nil)
-			u, err := guestLogin(c, tt.req)
+			u, err := New(Config{}).guestLogin(c, tt.req)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
@@ -52,10 +52,10 @@ func TestGuestIDStable(t *testing.T) {
 }
 
 func TestWhoAmI(t *testing.T) {
-	if _, err := whoAmI(logic.NewCtx(nil, fabric.Meta{}, nil), &emptypb.Empty{}); !errors.Is(err, errs.ErrLoginRequired) {
+	if _, err := New(Config{}).whoAmI(logic.NewCtx(nil, fabric.Meta{}, nil), &emptypb.Empty{}); !errors.Is(err, errs.ErrLoginRequired) {
 		t.Fatalf("anonymous: %v", err)
 	}
-	u, err := whoAmI(logic.NewCtx(nil, fabric.Meta{UserID: 9}, nil), &emptypb.Empty{})
+	u, err := New(Config{}).whoAmI(logic.NewCtx(nil, fabric.Meta{UserID: 9}, nil), &emptypb.Empty{})
 	if err != nil || u.Id != 9 {
 		t.Fatalf("got %v %v", u, err)
 	}

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file login/login.proto.
  */
 export const file_login_login: GenFile = /*@__PURE__*/
-  fileDesc("ChFsb2dpbi9sb2dpbi5wcm90bxIKaW9nby5sb2dpbiIxCgpHdWVzdExvZ2luEhEKCWRldmljZV9pZBgBIAEoCRIQCghuaWNrbmFtZRgCIAEoCSI1CgRVc2VyEgoKAmlkGAEgASgDEhAKCG5pY2tuYW1lGAIgASgJEg8KB2NyZWF0ZWQYAyABKAhCLlosZ2l0aHViLmNvbS9pb2dvLWRldi9pb2dvL3Byb3RvL2xvZ2luO2xvZ2lucGJiBnByb3RvMw");
+  fileDesc("ChFsb2dpbi9sb2dpbi5wcm90bxIKaW9nby5sb2dpbiI2CgpHdWVzdExvZ2luEhYKCWRldmljZV9pZBgBIAEoCUIDgAEBEhAKCG5pY2tuYW1lGAIgASgJInoKBFVzZXISCgoCaWQYASABKAMSEAoIbmlja25hbWUYAiABKAkSDwoHY3JlYXRlZBgDIAEoCBIiCgZ0b2tlbnMYBCABKAsyEi5pb2dvLmxvZ2luLlRva2VucxIQCgh1c2VybmFtZRgFIAEoCRINCgVndWVzdBgGIAEoCCJuCgZUb2tlbnMSEgoFdG9rZW4YASABKAlCA4ABARIYChB0b2tlbl9leHBpcmVzX21zGAIgASgDEhoKDXJlZnJlc2hfdG9rZW4YAyABKAlCA4ABARIaChJyZWZyZXNoX2V4cGlyZXNfbXMYBCABKAMiRQoIUmVnaXN0ZXISEAoIdXNlcm5hbWUYASABKAkSFQoIcGFzc3dvcmQYAiABKAlCA4ABARIQCghuaWNrbmFtZRgDIAEoCSI4Cg1QYXNzd29yZExvZ2luEhAKCHVzZXJuYW1lGAEgASgJEhUKCHBhc3N3b3JkGAIgASgJQgOAAQEiRQoLQ3VzdG9tTG9naW4SEAoIcHJvdmlkZXIYASABKAkSEgoFdG9rZW4YAiABKAlCA4ABARIQCghuaWNrbmFtZRgDIAEoCSIgCgpUb2tlbkxvZ2luEhIKBXRva2VuGAEgASgJQgOAAQEiJQoHUmVmcmVzaBIaCg1yZWZyZXNoX3Rva2VuGAEgASgJQgOAAQEiFQoGTG9nb3V0EgsKA2FsbBgBIAEoCCI3CgxMaW5rUGFzc3dvcmQSEAoIdXNlcm5hbWUYASABKAkSFQoIcGFzc3dvcmQYAiABKAlCA4ABASIyCgpMaW5rQ3VzdG9tEhAKCHByb3ZpZGVyGAEgASgJEhIKBXRva2VuGAIgASgJQgOAAQEiOAoDQmFuEg8KB3VzZXJfaWQYASABKAMSDgoGcmVhc29uGAIgASgJEhAKCHVudGlsX21zGAMgASgDIhgKBVVuYmFuEg8KB3VzZXJfaWQYASABKAMiIQoLVmVyaWZ5VG9rZW4SEgoFdG9rZW4YASABKAlCA4ABAUIuWixnaXRodWIuY29tL2lvZ28tZGV2L2lvZ28vcHJvdG8vbG9naW47bG9naW5wYmIGcHJvdG8z");
 
 /**
  * @generated from message iogo.login.GuestLogin
@@ -52,6 +52,21 @@ export type User = Message<"iogo.login.User"> & {
    * @generated from field: bool created = 3;
    */
   created: boolean;
+
+  /**
+   * @generated from field: iogo.login.Tokens tokens = 4;
+   */
+  tokens?: Tokens | undefined;
+
+  /**
+   * @generated from field: string username = 5;
+   */
+  username: string;
+
+  /**
+   * @generated from field: bool guest = 6;
+   */
+  guest: boolean;
 };
 
 /**
@@ -60,4 +75,268 @@ export type User = Message<"iogo.login.User"> & {
  */
 export const UserSchema: GenMessage<User> = /*@__PURE__*/
   messageDesc(file_login_login, 1);
+
+/**
+ * @generated from message iogo.login.Tokens
+ */
+export type Tokens = Message<"iogo.login.Tokens"> & {
+  /**
+   * @generated from field: string token = 1;
+   */
+  token: string;
+
+  /**
+   * @generated from field: int64 token_expires_ms = 2;
+   */
+  tokenExpiresMs: bigint;
+
+  /**
+   * @generated from field: string refresh_token = 3;
+   */
+  refreshToken: string;
+
+  /**
+   * @generated from field: int64 refresh_expires_ms = 4;
+   */
+  refreshExpiresMs: bigint;
+};
+
+/**
+ * Describes the message iogo.login.Tokens.
+ * Use `create(TokensSchema)` to create a new message.
+ */
+export const TokensSchema: GenMessage<Tokens> = /*@__PURE__*/
+  messageDesc(file_login_login, 2);
+
+/**
+ * @generated from message iogo.login.Register
+ */
+export type Register = Message<"iogo.login.Register"> & {
+  /**
+   * @generated from field: string username = 1;
+   */
+  username: string;
+
+  /**
+   * @generated from field: string password = 2;
+   */
+  password: string;
+
+  /**
+   * @generated from field: string nickname = 3;
+   */
+  nickname: string;
+};
+
+/**
+ * Describes the message iogo.login.Register.
+ * Use `create(RegisterSchema)` to create a new message.
+ */
+export const RegisterSchema: GenMessage<Register> = /*@__PURE__*/
+  messageDesc(file_login_login, 3);
+
+/**
+ * @generated from message iogo.login.PasswordLogin
+ */
+export type PasswordLogin = Message<"iogo.login.PasswordLogin"> & {
+  /**
+   * @generated from field: string username = 1;
+   */
+  username: string;
+
+  /**
+   * @generated from field: string password = 2;
+   */
+  password: string;
+};
+
+/**
+ * Describes the message iogo.login.PasswordLogin.
+ * Use `create(PasswordLoginSchema)` to create a new message.
+ */
+export const PasswordLoginSchema: GenMessage<PasswordLogin> = /*@__PURE__*/
+  messageDesc(file_login_login, 4);
+
+/**
+ * @generated from message iogo.login.CustomLogin
+ */
+export type CustomLogin = Message<"iogo.login.CustomLogin"> & {
+  /**
+   * @generated from field: string provider = 1;
+   */
+  provider: string;
+
+  /**
+   * @generated from field: string token = 2;
+   */
+  token: string;
+
+  /**
+   * @generated from field: string nickname = 3;
+   */
+  nickname: string;
+};
+
+/**
+ * Describes the message iogo.login.CustomLogin.
+ * Use `create(CustomLoginSchema)` to create a new message.
+ */
+export const CustomLoginSchema: GenMessage<CustomLogin> = /*@__PURE__*/
+  messageDesc(file_login_login, 5);
+
+/**
+ * @generated from message iogo.login.TokenLogin
+ */
+export type TokenLogin = Message<"iogo.login.TokenLogin"> & {
+  /**
+   * @generated from field: string token = 1;
+   */
+  token: string;
+};
+
+/**
+ * Describes the message iogo.login.TokenLogin.
+ * Use `create(TokenLoginSchema)` to create a new message.
+ */
+export const TokenLoginSchema: GenMessage<TokenLogin> = /*@__PURE__*/
+  messageDesc(file_login_login, 6);
+
+/**
+ * @generated from message iogo.login.Refresh
+ */
+export type Refresh = Message<"iogo.login.Refresh"> & {
+  /**
+   * @generated from field: string refresh_token = 1;
+   */
+  refreshToken: string;
+};
+
+/**
+ * Describes the message iogo.login.Refresh.
+ * Use `create(RefreshSchema)` to create a new message.
+ */
+export const RefreshSchema: GenMessage<Refresh> = /*@__PURE__*/
+  messageDesc(file_login_login, 7);
+
+/**
+ * @generated from message iogo.login.Logout
+ */
+export type Logout = Message<"iogo.login.Logout"> & {
+  /**
+   * @generated from field: bool all = 1;
+   */
+  all: boolean;
+};
+
+/**
+ * Describes the message iogo.login.Logout.
+ * Use `create(LogoutSchema)` to create a new message.
+ */
+export const LogoutSchema: GenMessage<Logout> = /*@__PURE__*/
+  messageDesc(file_login_login, 8);
+
+/**
+ * @generated from message iogo.login.LinkPassword
+ */
+export type LinkPassword = Message<"iogo.login.LinkPassword"> & {
+  /**
+   * @generated from field: string username = 1;
+   */
+  username: string;
+
+  /**
+   * @generated from field: string password = 2;
+   */
+  password: string;
+};
+
+/**
+ * Describes the message iogo.login.LinkPassword.
+ * Use `create(LinkPasswordSchema)` to create a new message.
+ */
+export const LinkPasswordSchema: GenMessage<LinkPassword> = /*@__PURE__*/
+  messageDesc(file_login_login, 9);
+
+/**
+ * @generated from message iogo.login.LinkCustom
+ */
+export type LinkCustom = Message<"iogo.login.LinkCustom"> & {
+  /**
+   * @generated from field: string provider = 1;
+   */
+  provider: string;
+
+  /**
+   * @generated from field: string token = 2;
+   */
+  token: string;
+};
+
+/**
+ * Describes the message iogo.login.LinkCustom.
+ * Use `create(LinkCustomSchema)` to create a new message.
+ */
+export const LinkCustomSchema: GenMessage<LinkCustom> = /*@__PURE__*/
+  messageDesc(file_login_login, 10);
+
+/**
+ * @generated from message iogo.login.Ban
+ */
+export type Ban = Message<"iogo.login.Ban"> & {
+  /**
+   * @generated from field: int64 user_id = 1;
+   */
+  userId: bigint;
+
+  /**
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: int64 until_ms = 3;
+   */
+  untilMs: bigint;
+};
+
+/**
+ * Describes the message iogo.login.Ban.
+ * Use `create(BanSchema)` to create a new message.
+ */
+export const BanSchema: GenMessage<Ban> = /*@__PURE__*/
+  messageDesc(file_login_login, 11);
+
+/**
+ * @generated from message iogo.login.Unban
+ */
+export type Unban = Message<"iogo.login.Unban"> & {
+  /**
+   * @generated from field: int64 user_id = 1;
+   */
+  userId: bigint;
+};
+
+/**
+ * Describes the message iogo.login.Unban.
+ * Use `create(UnbanSchema)` to create a new message.
+ */
+export const UnbanSchema: GenMessage<Unban> = /*@__PURE__*/
+  messageDesc(file_login_login, 12);
+
+/**
+ * @generated from message iogo.login.VerifyToken
+ */
+export type VerifyToken = Message<"iogo.login.VerifyToken"> & {
+  /**
+   * @generated from field: string token = 1;
+   */
+  token: string;
+};
+
+/**
+ * Describes the message iogo.login.VerifyToken.
+ * Use `create(VerifyTokenSchema)` to create a new message.
+ */
+export const VerifyTokenSchema: GenMessage<VerifyToken> = /*@__PURE__*/
+  messageDesc(file_login_login, 13);
 

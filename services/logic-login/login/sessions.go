@@ -1,0 +1,222 @@
+package login
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/iogo-dev/iogo/pkg/errs"
+	"github.com/iogo-dev/iogo/pkg/store"
+	loginpb "github.com/iogo-dev/iogo/proto/login"
+)
+
+// AttrFamily is the session attribute the module sets at every login: the
+// ID of the login's token family, which Logout revokes.
+const AttrFamily = "login_family"
+
+// famRecord is the record of a token family (one login and its refreshes)
+// under fam.<id> in the sessions bucket; the bucket's TTL (RefreshTTL)
+// removes it once no refresh renewed it.
+type famRecord struct {
+	User int64 `json:"user"`
+	// Gen is the rotation number of the only refresh token that still works.
+	Gen     uint64 `json:"gen"`
+	Revoked string `json:"revoked,omitempty"` // why: "logout", "reuse"
+}
+
+func famKey(f family) string { return "fam." + f.key() }
+
+// errRevoked marks a family that was revoked; errReuse a refresh token
+// presented after it had been rotated.
+var (
+	errRevoked = errors.New("login: token family revoked")
+	errReuse   = errors.New("login: refresh token reused")
+)
+
+// issue starts a token family for a's login and returns its tokens.
+func (m *Module) issue(ctx context.Context, a *account) (*loginpb.Tokens, family, error) {
+	f := newFamily()
+	b, _ := json.Marshal(famRecord{User: a.ID})
+	if _, err := m.sessions.Create(ctx, famKey(f), b); err != nil {
+		return nil, f, err
+	}
+	return m.tokens(a, f, 0, true), f, nil
+}
+
+// tokens signs a session token and, if refresh, the refresh token of
+// generation gen of family f.
+func (m *Module) tokens(a *account, f family, gen uint64, refresh bool) *loginpb.Tokens {
+	now := m.now()
+	c := claims{Kind: kindSession, User: a.ID, Family: f, Epoch: a.Epoch, Issued: now, Expires: now.Add(m.cfg.TokenTTL)}
+	t := &loginpb.Tokens{Token: m.sign.Sign(c), TokenExpiresMs: c.Expires.UnixMilli()}
+	if refresh {
+		r := claims{Kind: kindRefresh, User: a.ID, Family: f, Gen: gen, Epoch: a.Epoch, Issued: now, Expires: now.Add(m.cfg.RefreshTTL)}
+		t.RefreshToken, t.RefreshExpiresMs = m.sign.Sign(r), r.Expires.UnixMilli()
+	}
+	return t
+}
+
+// checkSession verifies a session token: signature, expiry, family not
+// revoked, account epoch unchanged, not banned. It returns the account and
+// the family.
+func (m *Module) checkSession(ctx context.Context, tok string) (*account, family, error) {
+	c, err := m.sign.Verify(tok, kindSession)
+	if err != nil || !m.now().Before(c.Expires) {
+		return nil, c.Family, ErrTokenInvalid
+	}
+	e, err := m.sessions.Get(ctx, famKey(c.Family))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, c.Family, ErrTokenInvalid
+	}
+	if err != nil {
+		return nil, c.Family, err
+	}
+	var rec famRecord
+	if err := json.Unmarshal(e.Value, &rec); err != nil {
+		return nil, c.Family, err
+	}
+	if rec.Revoked != "" || rec.User != c.User {
+		return nil, c.Family, ErrTokenInvalid
+	}
+	a, err := m.getAccount(ctx, c.User)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, c.Family, ErrTokenInvalid
+	}
+	if err != nil {
+		return nil, c.Family, err
+	}
+	if a.Epoch != c.Epoch {
+		return nil, c.Family, ErrTokenInvalid
+	}
+	if err := m.checkBan(a); err != nil {
+		return nil, c.Family, err
+	}
+	return a, c.Family, nil
+}
+
+// rotate trades a refresh token for the next generation of its family.
+// A token of an older generation revokes the family (the token was copied:
+// whoever refreshed first, the other party now holds a dead token) and
+// returns ErrTokenReused with the family's user.
+func (m *Module) rotate(ctx context.Context, tok string) (*account, *loginpb.Tokens, family, error) {
+	c, err := m.sign.Verify(tok, kindRefresh)
+	if err != nil || !m.now().Before(c.Expires) {
+		return nil, nil, c.Family, ErrTokenInvalid
+	}
+	var rec famRecord
+	_, err = store.Update(ctx, m.sessions, famKey(c.Family), func(cur []byte, exists bool) ([]byte, error) {
+		if !exists {
+			return nil, errRevoked
+		}
+		rec = famRecord{}
+		if err := json.Unmarshal(cur, &rec); err != nil {
+			return nil, err
+		}
+		switch {
+		case rec.Revoked != "" || rec.User != c.User:
+			return nil, errRevoked
+		case rec.Gen != c.Gen:
+			rec.Revoked = "reuse"
+		default:
+			rec.Gen++
+		}
+		return json.Marshal(rec)
+	})
+	switch {
+	case errors.Is(err, errRevoked):
+		return nil, nil, c.Family, ErrTokenInvalid
+	case err != nil:
+		return nil, nil, c.Family, err
+	case rec.Revoked != "":
+		return &account{ID: c.User}, nil, c.Family, ErrTokenReused
+	}
+	a, err := m.getAccount(ctx, c.User)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, c.Family, ErrTokenInvalid
+	}
+	if err != nil {
+		return nil, nil, c.Family, err
+	}
+	if a.Epoch != c.Epoch {
+		return nil, nil, c.Family, ErrTokenInvalid
+	}
+	if err := m.checkBan(a); err != nil {
+		return nil, nil, c.Family, err
+	}
+	return a, m.tokens(a, c.Family, rec.Gen, true), c.Family, nil
+}
+
+// revokeFamily marks a family revoked; a missing family is not an error.
+func (m *Module) revokeFamily(ctx context.Context, f family, why string) error {
+	_, err := store.Update(ctx, m.sessions, famKey(f), func(cur []byte, exists bool) ([]byte, error) {
+		if !exists {
+			return nil, store.ErrNotFound
+		}
+		var rec famRecord
+		if err := json.Unmarshal(cur, &rec); err != nil {
+			return nil, err
+		}
+		if rec.Revoked == "" {
+			rec.Revoked = why
+		}
+		return json.Marshal(rec)
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// RevokeAll revokes every session and refresh token of userID, on every
+// device (raising the account's token epoch). It does not disconnect a
+// live session: see Ban and Client.Kick.
+func (m *Module) RevokeAll(ctx context.Context, userID int64) error {
+	if !m.open() {
+		return ErrNotOpen
+	}
+	_, err := m.updateAccount(ctx, userID, func(a *account) error { a.Epoch++; return nil })
+	if errors.Is(err, store.ErrNotFound) {
+		return errs.ErrDataNotFound.WithMsg("login: no such user")
+	}
+	return err
+}
+
+// VerifyToken checks a session token as TokenLogin does, without logging
+// anything in, and returns its user. Other services use it (or the
+// internal route) to trust a token a client shows them.
+func (m *Module) VerifyToken(ctx context.Context, token string) (*loginpb.User, error) {
+	if !m.open() {
+		return nil, ErrNotOpen
+	}
+	a, _, err := m.checkSession(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	return userOf(a, false), nil
+}
+
+// userOf renders an account for a client.
+func userOf(a *account, created bool) *loginpb.User {
+	return &loginpb.User{Id: a.ID, Nickname: a.Nickname, Username: a.Username, Guest: a.guest(), Created: created}
+}
+
+// checkBan returns ErrBanned with the reason and the end when a is banned.
+func (m *Module) checkBan(a *account) error {
+	if b := a.banned(m.now()); b != nil {
+		return bannedErr(b)
+	}
+	return nil
+}
+
+func bannedErr(b *ban) *errs.Error {
+	until := "for good"
+	if b.UntilMs != 0 {
+		until = "until " + time.UnixMilli(b.UntilMs).UTC().Format(time.RFC3339)
+	}
+	reason := b.Reason
+	if reason == "" {
+		reason = "no reason given"
+	}
+	return ErrBanned.WithMsg("login: banned " + until + ": " + reason)
+}

@@ -1,0 +1,249 @@
+package login
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/iogo-dev/iogo/pkg/broker"
+	"github.com/iogo-dev/iogo/pkg/broker/brokertest"
+	"github.com/iogo-dev/iogo/pkg/client"
+	"github.com/iogo-dev/iogo/pkg/errs"
+	"github.com/iogo-dev/iogo/pkg/external"
+	"github.com/iogo-dev/iogo/pkg/logic"
+	"github.com/iogo-dev/iogo/pkg/store"
+	"github.com/iogo-dev/iogo/pkg/store/redistest"
+	loginpb "github.com/iogo-dev/iogo/proto/login"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+		goleak.IgnoreAnyFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).sched"),
+		goleak.IgnoreAnyFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).prepend"),
+	)
+}
+
+// testSecret signs the tokens of every test stack.
+const testSecret = "test-secret-0123456789abcdef0123456789"
+
+// fastArgon keeps password hashing cheap in tests; the benchmark measures
+// the defaults.
+var fastArgon = Argon2{Memory: 64, Time: 1, Threads: 1}
+
+// clock is a settable time shared by a stack's instances.
+type clock struct{ ns atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.ns.Store(time.Now().UnixNano())
+	return c
+}
+
+func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+func testLogger() *slog.Logger {
+	if os.Getenv("IOGO_TEST_LOG") == "1" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// stack is a broker, login instances and a gate, all in this process; a
+// client reaches the gate over TCP.
+type stack struct {
+	clock *clock
+	mods  []*Module
+	srvs  []*logic.Server
+	url   string
+	st    store.Opener
+}
+
+// backend is a store backend the end-to-end tests run on: open returns an
+// Opener; nc is a connection to the stack's broker.
+type backend struct {
+	name string
+	open func(t testing.TB, nc *nats.Conn) store.Opener
+}
+
+// backends are the store backends of the end-to-end tests.
+var backends = []backend{{"jetstream", jetStreamBackend}, {"redis", redisBackend}}
+
+// jetStreamBackend keeps the data on the stack's own broker.
+func jetStreamBackend(t testing.TB, nc *nats.Conn) store.Opener {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store.NewJetStream(js)
+}
+
+// redisBackend keeps the data on a redis-server of the test's own.
+func redisBackend(t testing.TB, _ *nats.Conn) store.Opener {
+	rdb, err := store.RedisFromURL("redis://" + redistest.Start(t) + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rdb.Close() })
+	return store.NewRedis(rdb)
+}
+
+// startStack starts n login instances configured by cfg (Secret, Argon2,
+// Now and Logger filled in when unset).
+func startStack(t testing.TB, be backend, cfg Config, n int, opts ...func(*logic.Config)) *stack {
+	t.Helper()
+	s := &stack{clock: newClock()}
+	if cfg.Secret == "" {
+		cfg.Secret = testSecret
+	}
+	if cfg.Argon2 == (Argon2{}) {
+		cfg.Argon2 = fastArgon
+	}
+	if cfg.Now == nil {
+		cfg.Now = s.clock.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger()
+	}
+	b := brokertest.Start(t, broker.Config{DontListen: true})
+	conn := func(name string) *nats.Conn {
+		nc, err := b.InProcessConn(nats.Name(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		return nc
+	}
+	s.st = be.open(t, conn("store"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range n {
+		m := New(cfg)
+		lc := logic.Config{
+			Service: Service, Router: m.Router(), InstanceID: fmt.Sprintf("login-%d", i), Conn: conn("login"),
+			Logger: cfg.Logger, DisableStats: true,
+			Init: func(ctx context.Context, srv *logic.Server) error { return m.Open(ctx, srv, s.st) },
+		}
+		for _, o := range opts {
+			o(&lc)
+		}
+		srv, err := logic.New(lc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(ctx); err != nil {
+				t.Error(err)
+			}
+			_ = m.Close()
+		})
+		s.mods, s.srvs = append(s.mods, m), append(s.srvs, srv)
+	}
+	gate, err := external.New(external.Config{TCPAddr: "127.0.0.1:0", Conn: conn("gate"), Logger: cfg.Logger, RateLimit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gate.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := gate.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	s.url = "tcp://" + gate.TCPAddr().String()
+	return s
+}
+
+// dial connects a client, closed at the end of the test.
+func (s *stack) dial(t testing.TB) *client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, s.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// call sends req on route (Cmd, sub) and decodes the answer.
+func call[Req, Resp any](t testing.TB, c *client.Client, sub int32, req Req) (Resp, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return client.Call[Req, Resp](ctx, c, Cmd, sub, req)
+}
+
+// mustCall is call that fails the test on an error.
+func mustCall[Req, Resp any](t testing.TB, c *client.Client, sub int32, req Req) Resp {
+	t.Helper()
+	resp, err := call[Req, Resp](t, c, sub, req)
+	if err != nil {
+		t.Fatalf("route %d-%d: %v", Cmd, sub, err)
+	}
+	return resp
+}
+
+// wantErr fails the test unless err carries want's code.
+func wantErr(t testing.TB, err error, want *errs.Error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("err = %v, want code %d (%s)", err, want.Code, want.Msg)
+	}
+}
+
+// waitKicked waits until the server closed c, and returns the notice it
+// announced the end with.
+func waitKicked(t testing.TB, c *client.Client) *errs.Error {
+	t.Helper()
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection still open")
+	}
+	e, ok := errors.AsType[*errs.Error](c.Err())
+	if !ok {
+		t.Fatalf("closed without a notice: %v", c.Err())
+	}
+	return e
+}
+
+// mustUser and mustTokens fail the test on an error: mustUser(t)(f()).
+func mustUser(t testing.TB) func(*loginpb.User, error) *loginpb.User {
+	return func(u *loginpb.User, err error) *loginpb.User {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+}
+
+func mustTokens(t testing.TB) func(*loginpb.Tokens, error) *loginpb.Tokens {
+	return func(v *loginpb.Tokens, err error) *loginpb.Tokens {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
