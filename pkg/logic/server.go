@@ -91,6 +91,10 @@ type Config struct {
 	// DisableStats turns off the per-route stats and the NATS micro
 	// service that publishes them (package stats, statsrv.go).
 	DisableStats bool
+	// DurableBus carries the durable events (Delivery Durable,
+	// PublishDurable) of the server and its Client; nil: JetStream on the
+	// broker connection. The server does not close it.
+	DurableBus DurableBus
 
 	// Init, when set, runs during Start once the broker connection and
 	// the server's Client exist and before any route is subscribed: the
@@ -235,6 +239,10 @@ func (s *Server) Routes() []Route { return s.table.Routes() }
 // Pushes returns the pushes this server declares.
 func (s *Server) Pushes() []PushRoute { return s.pushes }
 
+// Logger returns the server's logger (Config.Logger, tagged with the
+// service and instance), for code a service runs beside its handlers.
+func (s *Server) Logger() *slog.Logger { return s.log }
+
 // Conn returns the server's broker connection; nil before Start.
 func (s *Server) Conn() *nats.Conn { return s.nc }
 
@@ -269,7 +277,8 @@ func (s *Server) Start(ctx context.Context) error {
 		s.abort()
 		return err
 	}
-	cl, err := NewClient(ctx, ClientConfig{Conn: s.nc, Logger: s.log, TracerProvider: s.cfg.TracerProvider})
+	cl, err := NewClient(ctx, ClientConfig{Conn: s.nc, Logger: s.log, TracerProvider: s.cfg.TracerProvider,
+		DurableBus: s.cfg.DurableBus})
 	if err != nil {
 		s.abort()
 		return err

@@ -58,7 +58,7 @@ type Config struct {
 	// ExpireInterval is how often the service looks for periods to drop;
 	// default DefaultExpireInterval. Maintain does it on demand.
 	ExpireInterval time.Duration
-	// Logger receives the service's logs; nil discards them.
+	// Logger receives the service's logs; nil means the logic server's.
 	Logger *slog.Logger
 }
 
@@ -112,8 +112,9 @@ func New(cfg Config) (*Module, error) {
 	if cfg.ExpireInterval <= 0 {
 		cfg.ExpireInterval = DefaultExpireInterval
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler) // until Open gives the server's
 	}
 	clock := cfg.Clock
 	if clock == nil {
@@ -124,7 +125,7 @@ func New(cfg Config) (*Module, error) {
 			return nil, err
 		}
 	}
-	return &Module{cfg: cfg, log: cfg.Logger, clock: clock, boards: map[string]*board{}}, nil
+	return &Module{cfg: cfg, log: log, clock: clock, boards: map[string]*board{}}, nil
 }
 
 // FromFlags returns a module configured by flags on fs (-boards,
@@ -144,7 +145,10 @@ func (s *Module) Flags(fs *flag.FlagSet) {
 
 // Open loads the board configurations and records and creates the
 // configured boards. srv may be nil (the Go API alone).
-func (s *Module) Open(ctx context.Context, _ *logic.Server, st store.Opener) error {
+func (s *Module) Open(ctx context.Context, srv *logic.Server, st store.Opener) error {
+	if s.cfg.Logger == nil && srv != nil {
+		s.log = srv.Logger()
+	}
 	declared, err := ParseBoards(s.boardsSpec)
 	if err != nil {
 		return err
