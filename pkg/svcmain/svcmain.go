@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iogo-dev/iogo/pkg/eventbus"
 	"github.com/iogo-dev/iogo/pkg/gen"
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/trace"
@@ -164,7 +165,9 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 	var (
 		mod      Module
 		redisURL string
+		kafka    string
 	)
+	fs.StringVar(&kafka, "kafka", "", `Kafka bootstrap brokers (host:9092,...) for durable events; "" keeps them in the brokers' JetStream`)
 	if spec.Module != nil {
 		mod = spec.Module(fs)
 		fs.StringVar(&redisURL, "redis", "", `Redis URL (redis://[:password@]host:6379/0) for the service's data; "" keeps it in the brokers' JetStream`)
@@ -197,6 +200,15 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 		return ExitUsage
 	}
 	cfg.Service, cfg.Router, cfg.Logger = spec.Service, routes(), log
+	if kafka != "" {
+		bus, err := eventbus.NewKafka(eventbus.KafkaConfig{Brokers: eventbus.ParseBrokers(kafka), Logger: log})
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: -kafka: %v\n", spec.Service, err)
+			return ExitUsage
+		}
+		defer func() { _ = bus.Close() }()
+		cfg.DurableBus = bus
+	}
 	var closeStore func() error
 	if mod != nil {
 		cfg.Init = func(ctx context.Context, srv *logic.Server) error {
