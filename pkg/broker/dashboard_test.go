@@ -46,9 +46,9 @@ func TestDashboardAPI(t *testing.T) {
 	if err := reg.Heartbeat(t.Context(), registry.Instance{ID: "demo-1", Service: "demo", Started: time.Now(), Routes: []int32{route.Merge()}}); err != nil {
 		t.Fatal(err)
 	}
-	rec := stats.NewRecorder("demo", "demo-1", []int32{route.Merge()})
+	rec := stats.NewRecorder(stats.Config{Service: "demo", Instance: "demo-1", Routes: []int32{route.Merge()}})
 	rec.Observe(route.Merge(), time.Millisecond, 0)
-	svc, err := stats.Register(nc, "demo", "demo-1", "1.0.0", func() stats.Snapshot { return rec.Snapshot(0, 0, 0) })
+	svc, err := stats.Register(nc, "demo", "demo-1", "1.0.0", func() stats.Snapshot { return rec.Snapshot(stats.Gauges{}) })
 	if err != nil {
 		t.Fatal(err)
 	}

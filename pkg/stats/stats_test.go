@@ -34,10 +34,10 @@ func TestRecorder(t *testing.T) {
 		{"beyond the last bound", time.Minute, 0, len(stats.Buckets)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			r := stats.NewRecorder("svc", "svc-1", []int32{merge})
+			r := stats.NewRecorder(stats.Config{Service: "svc", Instance: "svc-1", Routes: []int32{merge}})
 			r.Observe(merge, tt.took, tt.code)
 			r.Observe(99, tt.took, tt.code) // unknown route: ignored
-			s := r.Snapshot(2, 1, 0)
+			s := r.Snapshot(stats.Gauges{Queued: 2, Executors: 1})
 			if len(s.Routes) != 1 || s.Queued != 2 || s.Executors != 1 {
 				t.Fatalf("snapshot %+v", s)
 			}
