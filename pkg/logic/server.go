@@ -222,6 +222,7 @@ func New(cfg Config) (*Server, error) {
 	s.exec = newExecutors(cfg.MaxPending, s.run)
 	if !cfg.DisableStats {
 		s.stats = newRecorder(s)
+		s.exec.rec = s.stats
 	}
 	s.ctxs.New = func() any { return &Ctx{buf: make([]byte, 0, 256)} }
 	return s, nil
@@ -559,7 +560,7 @@ func (s *Server) run(t task) {
 		// rather than run work nobody waits for (back-pressure, so that
 		// a backlog drains fast once the load falls).
 		if s.stats != nil {
-			s.observe(t.route, 0, ErrExpired) // counted as an error of the route
+			s.observe(&t, nil, t.at, ErrExpired) // counted as an error of the route
 		}
 		s.respondError(t.msg, ErrExpired)
 		return
@@ -575,16 +576,13 @@ func (s *Server) run(t task) {
 	if s.tr != nil {
 		span = s.traceRequest(c, t) // tracing.go
 	}
-	var began, debugBegan time.Time
-	if s.stats != nil {
-		began = time.Now()
-	}
+	var debugBegan time.Time
 	if s.debug != nil {
 		debugBegan = s.debug.cfg.Now()
 	}
 	out, e := t.route.Serve(c, t.msg.Data)
 	if s.stats != nil {
-		s.observe(t.route, time.Since(began), e) // statsrv.go
+		s.observe(&t, span, t.at, e) // statsrv.go; t.at: when the task began to run
 	}
 	if s.debug != nil {
 		s.debugRun(t, c, debugBegan, out, e) // debug.go
