@@ -121,13 +121,13 @@ func Gate(t testing.TB, b *broker.Broker, edit ...func(*external.Config)) *exter
 	return g
 }
 
-// Dial connects a client to gate g over TCP; it is closed when the test
-// ends.
-func Dial(t testing.TB, g *external.Server) *client.Client {
+// Dial connects a client with opts to gate g over TCP; it is closed when
+// the test ends.
+func Dial(t testing.TB, g *external.Server, opts ...client.Option) *client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	c, err := client.Dial(ctx, "tcp://"+g.TCPAddr().String())
+	c, err := client.Dial(ctx, "tcp://"+g.TCPAddr().String(), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,10 +150,11 @@ func LoginRouter() *route.Router {
 	return r
 }
 
-// Player dials gate g and logs in as userID through LoginRouter's route.
-func Player(t testing.TB, g *external.Server, userID int64) *client.Client {
+// Player dials gate g (with opts) and logs in as userID through
+// LoginRouter's route.
+func Player(t testing.TB, g *external.Server, userID int64, opts ...client.Option) *client.Client {
 	t.Helper()
-	c := Dial(t, g)
+	c := Dial(t, g, opts...)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if _, err := client.Call[int64, int64](ctx, c, LoginCmd, LoginSub, userID); err != nil {
