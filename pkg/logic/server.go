@@ -91,6 +91,10 @@ type Config struct {
 	// DisableStats turns off the per-route stats and the NATS micro
 	// service that publishes them (package stats, statsrv.go).
 	DisableStats bool
+	// Stats tunes what the stats keep: RecentErrors, Slowest, SlowMin and
+	// SlowWindow of stats.Config (Service, Instance and Routes are the
+	// server's own). The zero value keeps the defaults.
+	Stats stats.Config
 	// DurableBus carries the durable events (Delivery Durable,
 	// PublishDurable) of the server and its Client; nil: JetStream on the
 	// broker connection. The server does not close it.

@@ -19,7 +19,9 @@ func newRecorder(s *Server) *stats.Recorder {
 	for i := range routes {
 		merges[i] = routes[i].CmdMerge()
 	}
-	return stats.NewRecorder(stats.Config{Service: s.cfg.Service, Instance: s.cfg.InstanceID, Routes: merges})
+	cfg := s.cfg.Stats
+	cfg.Service, cfg.Instance, cfg.Routes = s.cfg.Service, s.cfg.InstanceID, merges
+	return stats.NewRecorder(cfg)
 }
 
 // observe records request t, which began to run at began and ended now

@@ -22,6 +22,7 @@ import (
 	"github.com/iogo-dev/iogo/pkg/eventbus"
 	"github.com/iogo-dev/iogo/pkg/gen"
 	"github.com/iogo-dev/iogo/pkg/logic"
+	"github.com/iogo-dev/iogo/pkg/stats"
 	"github.com/iogo-dev/iogo/pkg/trace"
 )
 
@@ -162,6 +163,8 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	debugOn := fs.Bool("debug", false, "print a debug block (handler, user, params, response, duration, trace) per request to stderr")
 	debugThreshold := fs.Duration("debug-threshold", 0, "print debug blocks only for requests at least this slow")
+	fs.DurationVar(&cfg.Stats.SlowMin, "slow", 0, "stats keep a request among the slowest (dashboard) only when it took at least this long")
+	fs.IntVar(&cfg.Stats.RecentErrors, "recent-errors", stats.DefaultRecentErrors, "failed requests the stats keep for the dashboard; negative keeps none")
 	var (
 		mod      Module
 		redisURL string
