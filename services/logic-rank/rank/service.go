@@ -140,7 +140,7 @@ func FromFlags(fs *flag.FlagSet) *Module {
 func (s *Module) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&s.boardsSpec, "boards", "", `boards to create at start: inline JSON or a JSON file, e.g. [{"id":"weekly","reset":"0 0 * * 1"}]`)
 	fs.IntVar(&s.cfg.MetadataLimit, "metadata-limit", DefaultMetadataLimit, "longest record metadata accepted, in bytes")
-	fs.StringVar(&s.redisURL, "redis-zset", "", "keep boards in Redis sorted sets at this URL (redis://host:port/db) instead of the in-memory index over the store")
+	fs.StringVar(&s.redisURL, "redis-zset", "", "keep boards in Redis sorted sets at this URL (redis://host:port/db) while the rest stays in the store; with -redis they are there already")
 }
 
 // Open loads the board configurations and records and creates the
@@ -192,6 +192,11 @@ func (s *Module) Open(ctx context.Context, srv *logic.Server, st store.Opener) e
 			return fmt.Errorf("rank: redis: %w", err)
 		}
 		s.backend = NewRedisBoards(s.rdb, "")
+	case isRedis(st):
+		// The service's store is Redis (-redis): boards live in its
+		// sorted sets, which rank across instances by themselves.
+		rdb, _ := store.RedisClient(st)
+		s.backend = NewRedisBoards(rdb, "")
 	default:
 		kv, err := st.Open(ctx, store.Bucket{Name: RecordsBucket, Description: "rank: leaderboard records"})
 		if err != nil {
@@ -210,6 +215,12 @@ func (s *Module) Open(ctx context.Context, srv *logic.Server, st store.Opener) e
 	go s.maintainLoop(wctx)
 	ok = true
 	return nil
+}
+
+// isRedis reports whether st is the Redis store.
+func isRedis(st store.Opener) bool {
+	_, ok := store.RedisClient(st)
+	return ok
 }
 
 // Close stops the watches and the maintenance, and closes the backend.
