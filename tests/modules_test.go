@@ -3,10 +3,11 @@ package tests
 import (
 	"context"
 	"fmt"
-	"github.com/redis/go-redis/v9"
-	"google.golang.org/protobuf/proto"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/iogo-dev/iogo/pkg/store/redistest"
 	guildpb "github.com/iogo-dev/iogo/proto/guild"
