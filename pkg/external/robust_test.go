@@ -106,7 +106,7 @@ func TestIdleTimeout(t *testing.T) {
 // TestWSPingKeepsAlive: WebSocket pings count as activity, and are
 // answered with pongs.
 func TestWSPingKeepsAlive(t *testing.T) {
-	const idle = 150 * time.Millisecond
+	const idle = 600 * time.Millisecond // room for scheduling delays on a loaded machine
 	ns := runNATS(t)
 	g := startGate(t, ns, func(c *Config) { c.IdleTimeout = idle })
 	conn, _, err := fws.DefaultDialer.DialContext(ctxT(t), wsURL(g), nil)
@@ -173,7 +173,7 @@ func (timeoutErr) Temporary() bool { return true }
 
 // TestRequestsResetIdle: requests keep a connection alive as heartbeats do.
 func TestRequestsResetIdle(t *testing.T) {
-	const idle = 150 * time.Millisecond
+	const idle = 600 * time.Millisecond // room for scheduling delays on a loaded machine
 	ns := runNATS(t)
 	logic := connect(t, ns)
 	respond(t, logic, 1, 1, echo)
