@@ -62,7 +62,11 @@ install_docker() {
 DOCKERD_PID=
 start_dockerd() { # extra dockerd flags
 	log "starting dockerd $* (log $ART/dockerd.log)"
-	as_root dockerd "$@" >>"$ART/dockerd.log" 2>&1 &
+	if [ "$(id -u)" = 0 ]; then
+		dockerd "$@" >>"$ART/dockerd.log" 2>&1 &
+	else
+		sudo -n dockerd "$@" >>"$ART/dockerd.log" 2>&1 &
+	fi
 	DOCKERD_PID=$!
 	local deadline=$((SECONDS + 60))
 	while [ $SECONDS -lt $deadline ]; do
@@ -89,7 +93,7 @@ ensure_docker() {
 	command -v dockerd >/dev/null || install_docker
 	if docker info >/dev/null 2>&1; then
 		log "using the running Docker daemon"
-	elif [ -S /var/run/docker.sock ] && pgrep -x dockerd >/dev/null; then
+	elif [ -f /var/run/docker.pid ] && as_root kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
 		log "a dockerd runs but does not answer yet; waiting"
 		local deadline=$((SECONDS + 60))
 		until docker info >/dev/null 2>&1; do
