@@ -61,11 +61,13 @@ install_docker() {
 
 DOCKERD_PID=
 start_dockerd() { # extra dockerd flags
-	log "starting dockerd $* (log $ART/dockerd.log)"
+	log "starting dockerd${*:+ $*} (log $ART/dockerd.log)"
+	# setsid: a signal to this test's process group (Ctrl-C, timeout) must
+	# not reach dockerd before the cleanup has taken the stack down.
 	if [ "$(id -u)" = 0 ]; then
-		dockerd "$@" >>"$ART/dockerd.log" 2>&1 &
+		setsid dockerd "$@" >>"$ART/dockerd.log" 2>&1 &
 	else
-		sudo -n dockerd "$@" >>"$ART/dockerd.log" 2>&1 &
+		sudo -n setsid dockerd "$@" >>"$ART/dockerd.log" 2>&1 &
 	fi
 	DOCKERD_PID=$!
 	local deadline=$((SECONDS + 60))
