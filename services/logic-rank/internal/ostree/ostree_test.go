@@ -77,17 +77,19 @@ func checkNode(tb testing.TB, x *inner[int64], root bool, lo, hi *Key, leaves *[
 	if !root && x.n < innerMin {
 		tb.Fatalf("inner node has %d children, min %d", x.n, innerMin)
 	}
-	if !root && lo != nil && x.keys[0] != *lo {
-		tb.Fatalf("inner node's keys[0] %v is not its lower bound %v", x.keys[0], *lo)
+	if !root && lo != nil && x.keys.at(0) != *lo {
+		tb.Fatalf("inner node's keys[0] %v is not its lower bound %v", x.keys.at(0), *lo)
 	}
 	total := 0
 	for i := range x.n {
 		clo, chi := lo, hi
 		if i > 0 {
-			clo = &x.keys[i]
+			k := x.keys.at(i)
+			clo = &k
 		}
 		if i+1 < x.n {
-			chi = &x.keys[i+1]
+			k := x.keys.at(i + 1)
+			chi = &k
 		}
 		var n int
 		if x.leafKids {
@@ -98,8 +100,9 @@ func checkNode(tb testing.TB, x *inner[int64], root bool, lo, hi *Key, leaves *[
 			if !(root && x.n == 1) && l.n < leafMin {
 				tb.Fatalf("leaf has %d keys, min %d", l.n, leafMin)
 			}
-			for j, k := range l.keys[:l.n] {
-				if clo != nil && k.Less(*clo) || chi != nil && !k.Less(*chi) || j > 0 && !l.keys[j-1].Less(k) {
+			for j := range l.n {
+				k := l.keys.at(j)
+				if clo != nil && k.Less(*clo) || chi != nil && !k.Less(*chi) || j > 0 && !l.keys.at(j-1).Less(k) {
 					tb.Fatalf("leaf key %v out of order or bounds", k)
 				}
 			}
