@@ -260,3 +260,39 @@ func BenchmarkAt(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTop10 reads the first 10 entries.
+func BenchmarkTop10(b *testing.B) {
+	for _, n := range sizes {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			l, _ := fill(n)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				it := l.At(1)
+				for range 10 {
+					it.Next()
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkAround10 reads 10 entries from a random rank, as the window
+// around a player does.
+func BenchmarkAround10(b *testing.B) {
+	for _, n := range sizes {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			l, _ := fill(n)
+			r := rand.New(rand.NewPCG(9, 9))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				it := l.At(1 + r.IntN(n-10))
+				for range 10 {
+					it.Next()
+				}
+			}
+		})
+	}
+}
