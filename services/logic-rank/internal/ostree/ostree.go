@@ -8,7 +8,7 @@
 // rank of a key is the sum of the counts left of the search path), and the
 // leaves are linked in key order, so a range scan walks arrays. At a
 // million keys the tree is four levels deep and a lookup touches a few
-// dozen cache lines instead of the skip list's hundred scattered nodes.
+// dozen cache lines, most of them in the top levels, which stay cached.
 //
 // Keys are ordered ascending by (A, B, C, D), compared as signed integers;
 // callers map their own order onto that (the rank service maps a
