@@ -17,10 +17,6 @@ import (
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/svcmain"
 	"github.com/iogo-dev/iogo/pkg/trace"
-	"github.com/iogo-dev/iogo/services/logic-demo/demo"
-	"github.com/iogo-dev/iogo/services/logic-guild/guild"
-	"github.com/iogo-dev/iogo/services/logic-login/login"
-	"github.com/iogo-dev/iogo/services/logic-rank/rank"
 	"github.com/nats-io/nats.go"
 	oteltrace "go.opentelemetry.io/otel/trace"
 )
@@ -67,14 +63,19 @@ func (d devService) source() logic.RouteSource {
 	return d.routes()
 }
 
-// devServices are the bundled logic services, in start order.
-func devServices() []devService {
-	return []devService{
-		{name: login.Service, module: func(fs *flag.FlagSet) svcmain.Module { return login.FromFlags(fs) }},
-		{name: demo.Service, routes: func() logic.RouteSource { return demo.Router() }},
-		{name: guild.Service, module: func(fs *flag.FlagSet) svcmain.Module { return guild.FromFlags(fs) }},
-		{name: rank.Service, module: func(fs *flag.FlagSet) svcmain.Module { return rank.FromFlags(fs) }},
-	}
+// devServices, the list of the services, is in services_gen.go, which
+// `iogo new service` rewrites (new.go).
+
+// moduleOf adapts a module's constructor (pkg.FromFlags) to
+// devService.module, whatever concrete type it returns.
+func moduleOf[M svcmain.Module](from func(*flag.FlagSet) M) func(*flag.FlagSet) svcmain.Module {
+	return func(fs *flag.FlagSet) svcmain.Module { return from(fs) }
+}
+
+// routesOf adapts a stateless service's router constructor (pkg.Router) to
+// devService.routes.
+func routesOf[R logic.RouteSource](router func() R) func() logic.RouteSource {
+	return func() logic.RouteSource { return router() }
 }
 
 // devStack is a running `iogo dev`: one broker, one external server and the

@@ -7,6 +7,8 @@
 //	iogo cli     interactive console client
 //	iogo gen     generate API docs and typed client SDKs (Markdown, Go,
 //	             TypeScript, C#, GDScript) from the route tables of services
+//	iogo new     scaffold a logic service (services/logic-NAME) and
+//	             register it in go.work and `iogo dev`
 //
 // Run "iogo <command> -h" for a command's flags.
 package main
@@ -44,6 +46,8 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return runCLI(ctx, args[1:], lookupEnv, os.Stdin, stdout, stderr)
 	case "gen":
 		return runGen(ctx, args[1:], lookupEnv, stdout, stderr)
+	case "new":
+		return runNew(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		usage(stdout)
 		return svcmain.ExitOK
@@ -61,6 +65,8 @@ Usage:
   iogo sim [flags]   simulate players against a server and report throughput and latency
   iogo cli [flags]   interactive console client: log in, list and call routes, watch pushes
   iogo gen [flags]   generate API docs and typed client SDKs from the services' routes
+  iogo new service NAME
+                     scaffold services/logic-NAME and register it in go.work and iogo dev
 
 Run "iogo <command> -h" for the flags of a command.
 `)

@@ -92,6 +92,11 @@ type Config struct {
 	// route stats, gathered over NATS at every scrape (package stats), and
 	// the broker process's Go metrics. "" means off.
 	MetricsAddr string
+	// TraceURL is the dashboard's link to a trace UI, with {traceID} in
+	// place of the trace ID, such as
+	// "http://jaeger:16686/trace/{traceID}". Default: the environment
+	// variable IOGO_TRACE_URL (EnvTraceURL); "" shows trace IDs unlinked.
+	TraceURL string
 
 	// User and Password, when set, are required from every client
 	// connection, and from the other nodes on the cluster port (the broker

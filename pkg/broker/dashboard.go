@@ -22,17 +22,24 @@ import (
 //go:embed dashboard/index.html
 var dashboardFS embed.FS
 
+// EnvTraceURL is the environment variable giving Config.TraceURL its
+// default.
+const EnvTraceURL = "IOGO_TRACE_URL"
+
 // Cluster is the JSON document served at /api/cluster on MetricsAddr.
 type Cluster struct {
 	Time     time.Time        `json:"time"`
 	Brokers  []BrokerNode     `json:"brokers"`
 	Services []ServiceView    `json:"services"`
 	Routes   []registry.Route `json:"routes"`
-	// Gates: gates publish nothing to the registry yet, so there is no
-	// source of gates or connection counts; GatesNote says so.
-	GatesNote string `json:"gatesNote"`
+	// Gates are the external servers' STATS (micro service
+	// stats.GateService): each gate with its connection counts.
+	Gates []stats.GateSnapshot `json:"gates"`
 	// Stats are the logic servers' STATS ($SRV.STATS), as /metrics reads them.
 	Stats []stats.Snapshot `json:"stats"`
+	// TraceURL is Config.TraceURL: a trace UI's URL with {traceID} in
+	// place of the trace ID; "" when there is none.
+	TraceURL string `json:"traceURL,omitempty"`
 	// Errors lists the parts that could not be read.
 	Errors []string `json:"errors,omitempty"`
 }
@@ -67,8 +74,9 @@ type InstanceView struct {
 
 // dashboard serves the page and its API from the metrics listener.
 type dashboard struct {
-	srv func() *server.Server
-	nc  *nats.Conn
+	srv      func() *server.Server
+	nc       *nats.Conn
+	traceURL string
 }
 
 // register adds the dashboard's handlers to mux.
@@ -101,12 +109,13 @@ func (d *dashboard) api(w http.ResponseWriter, r *http.Request) {
 // in Errors rather than failing the whole.
 func (d *dashboard) cluster(ctx context.Context) Cluster {
 	c := Cluster{
-		Time:      time.Now().UTC(),
-		Brokers:   []BrokerNode{},
-		Services:  []ServiceView{},
-		Routes:    []registry.Route{},
-		Stats:     []stats.Snapshot{},
-		GatesNote: "gates publish no registry entries or connection counts yet; nothing to show",
+		Time:     time.Now().UTC(),
+		Brokers:  []BrokerNode{},
+		Services: []ServiceView{},
+		Routes:   []registry.Route{},
+		Gates:    []stats.GateSnapshot{},
+		Stats:    []stats.Snapshot{},
+		TraceURL: d.traceURL,
 	}
 	fail := func(part string, err error) { c.Errors = append(c.Errors, fmt.Sprintf("%s: %v", part, err)) }
 	if srv := d.srv(); srv != nil {
@@ -130,12 +139,15 @@ func (d *dashboard) cluster(ctx context.Context) Cluster {
 			c.Services = services(ins)
 		}
 	}
-	snaps, err := stats.Gather(ctx, d.nc)
+	all, err := stats.GatherAll(ctx, d.nc)
 	if err != nil && ctx.Err() == nil {
 		fail("stats", err)
 	}
-	if snaps != nil {
-		c.Stats = snaps
+	if all.Logic != nil {
+		c.Stats = all.Logic
+	}
+	if all.Gates != nil {
+		c.Gates = all.Gates
 	}
 	return c
 }

@@ -21,6 +21,7 @@ import (
 func TestDashboardAPI(t *testing.T) {
 	cfg := localConfig()
 	cfg.MetricsAddr = "127.0.0.1:0"
+	cfg.TraceURL = "http://jaeger:16686/trace/{traceID}"
 	b := startBroker(t, cfg)
 	base := b.DashboardURL()
 	if base == "" {
@@ -46,13 +47,20 @@ func TestDashboardAPI(t *testing.T) {
 	if err := reg.Heartbeat(t.Context(), registry.Instance{ID: "demo-1", Service: "demo", Started: time.Now(), Routes: []int32{route.Merge()}}); err != nil {
 		t.Fatal(err)
 	}
-	rec := stats.NewRecorder("demo", "demo-1", []int32{route.Merge()})
+	rec := stats.NewRecorder(stats.Config{Service: "demo", Instance: "demo-1", Routes: []int32{route.Merge()}})
 	rec.Observe(route.Merge(), time.Millisecond, 0)
-	svc, err := stats.Register(nc, "demo", "demo-1", "1.0.0", func() stats.Snapshot { return rec.Snapshot(0, 0, 0) })
+	svc, err := stats.Register(nc, "demo", "demo-1", "1.0.0", func() stats.Snapshot { return rec.Snapshot(stats.Gauges{}) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = svc.Stop() }()
+	gate, err := stats.RegisterGate(nc, "ext-1", "", func() stats.GateSnapshot {
+		return stats.GateSnapshot{Gate: "ext-1", Sessions: map[string]int64{"ws": 2, "tcp": 1}, Users: 2}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = gate.Stop() }()
 
 	var c broker.Cluster
 	waitFor(t, 10*time.Second, func() error {
@@ -62,6 +70,9 @@ func TestDashboardAPI(t *testing.T) {
 		}
 		if len(c.Stats) != 1 || len(c.Stats[0].Routes) != 1 || c.Stats[0].Routes[0].Calls != 1 {
 			return fmt.Errorf("stats %+v", c.Stats)
+		}
+		if len(c.Gates) != 1 || c.Gates[0].Gate != "ext-1" || c.Gates[0].Connections() != 3 || c.Gates[0].Users != 2 {
+			return fmt.Errorf("gates %+v", c.Gates)
 		}
 		return nil
 	})
@@ -75,8 +86,8 @@ func TestDashboardAPI(t *testing.T) {
 	if len(c.Routes) != 1 || c.Routes[0].Service != "demo" || c.Routes[0].Doc != "echo" {
 		t.Errorf("routes = %+v", c.Routes)
 	}
-	if c.GatesNote == "" || len(c.Errors) != 0 {
-		t.Errorf("gatesNote %q, errors %v", c.GatesNote, c.Errors)
+	if c.TraceURL != cfg.TraceURL || len(c.Errors) != 0 {
+		t.Errorf("traceURL %q, errors %v", c.TraceURL, c.Errors)
 	}
 
 	resp, err := http.Get(base)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/stats"
@@ -38,7 +39,11 @@ func (b *Broker) startMetrics() error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", stats.Handler(nc))
-	(&dashboard{srv: b.srv.Load, nc: nc}).register(mux)
+	traceURL := b.cfg.TraceURL
+	if traceURL == "" {
+		traceURL = os.Getenv(EnvTraceURL)
+	}
+	(&dashboard{srv: b.srv.Load, nc: nc, traceURL: traceURL}).register(mux)
 	m := &metricsServer{
 		srv:  &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second},
 		ln:   ln,

@@ -13,20 +13,47 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Gate metrics on Config.MetricsAddr.
+// Gate metrics on Config.MetricsAddr, read from the gate's Stats (stats.go).
 var (
-	descSessions = prometheus.NewDesc("iogo_gate_sessions", "Client connections open on the gate.", []string{"gate"}, nil)
-	descPending  = prometheus.NewDesc("iogo_gate_pending_requests", "Requests forwarded and not yet answered.", []string{"gate"}, nil)
+	descSessions  = prometheus.NewDesc("iogo_gate_sessions", "Client connections open on the gate.", []string{"gate"}, nil)
+	descTransport = prometheus.NewDesc("iogo_gate_transport_sessions", "Client connections open on the gate by transport.", []string{"gate", "transport"}, nil)
+	descUsers     = prometheus.NewDesc("iogo_gate_users", "Logged-in users on the gate.", []string{"gate"}, nil)
+	descPending   = prometheus.NewDesc("iogo_gate_pending_requests", "Requests forwarded and not yet answered.", []string{"gate"}, nil)
+	descRequests  = prometheus.NewDesc("iogo_gate_requests_total", "Business requests received from clients.", []string{"gate"}, nil)
+	descErrors    = prometheus.NewDesc("iogo_gate_errors_total", "Error replies sent to clients by code.", []string{"gate", "code"}, nil)
+	descBytesIn   = prometheus.NewDesc("iogo_gate_received_bytes_total", "Envelope bytes read from clients.", []string{"gate"}, nil)
+	descBytesOut  = prometheus.NewDesc("iogo_gate_sent_bytes_total", "Bytes written to clients.", []string{"gate"}, nil)
 )
 
-// gateCollector reads the gate's gauges at every scrape.
+// gateCollector reads the gate's stats at every scrape.
 type gateCollector struct{ s *Server }
 
-func (c gateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descSessions; ch <- descPending }
+func (c gateCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descSessions, descTransport, descUsers, descPending, descRequests, descErrors, descBytesIn, descBytesOut} {
+		ch <- d
+	}
+}
 
 func (c gateCollector) Collect(ch chan<- prometheus.Metric) {
-	ch <- prometheus.MustNewConstMetric(descSessions, prometheus.GaugeValue, float64(c.s.Sessions()), c.s.cfg.ID)
-	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(c.s.pending.len()), c.s.cfg.ID)
+	st, id := c.s.Stats(), c.s.cfg.ID
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append([]string{id}, labels...)...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append([]string{id}, labels...)...)
+	}
+	gauge(descSessions, float64(st.Connections()))
+	for t, n := range st.Sessions {
+		gauge(descTransport, float64(n), t)
+	}
+	gauge(descUsers, float64(st.Users))
+	gauge(descPending, float64(st.Pending))
+	counter(descRequests, st.Requests)
+	for code, n := range st.Errors {
+		counter(descErrors, n, code)
+	}
+	counter(descBytesIn, st.BytesIn)
+	counter(descBytesOut, st.BytesOut)
 }
 
 // startMetrics serves /metrics when MetricsAddr is set; teardown stops it.

@@ -48,7 +48,9 @@ func waitSessions(t testing.TB, g *Server, n int) {
 // TestIdleTimeout: a silent connection gets -1003 (CmdCode 0, MsgID 0)
 // and is closed; one that sends heartbeats outlives several timeouts.
 func TestIdleTimeout(t *testing.T) {
-	const idle = 200 * time.Millisecond
+	// Long enough that the beating client's heartbeats (every idle/4) arrive in
+	// time on a loaded 2-core machine under -race.
+	const idle = time.Second
 	ns := runNATS(t)
 	for _, tr := range transportURLs {
 		t.Run(tr.name, func(t *testing.T) {
@@ -104,7 +106,7 @@ func TestIdleTimeout(t *testing.T) {
 // TestWSPingKeepsAlive: WebSocket pings count as activity, and are
 // answered with pongs.
 func TestWSPingKeepsAlive(t *testing.T) {
-	const idle = 150 * time.Millisecond
+	const idle = 600 * time.Millisecond // room for scheduling delays on a loaded machine
 	ns := runNATS(t)
 	g := startGate(t, ns, func(c *Config) { c.IdleTimeout = idle })
 	conn, _, err := fws.DefaultDialer.DialContext(ctxT(t), wsURL(g), nil)
@@ -171,7 +173,7 @@ func (timeoutErr) Temporary() bool { return true }
 
 // TestRequestsResetIdle: requests keep a connection alive as heartbeats do.
 func TestRequestsResetIdle(t *testing.T) {
-	const idle = 150 * time.Millisecond
+	const idle = 600 * time.Millisecond // room for scheduling delays on a loaded machine
 	ns := runNATS(t)
 	logic := connect(t, ns)
 	respond(t, logic, 1, 1, echo)

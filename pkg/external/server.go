@@ -19,6 +19,7 @@ import (
 	"github.com/iogo-dev/iogo/pkg/trace"
 	"github.com/iogo-dev/iogo/pkg/wire"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
 	oteltrace "go.opentelemetry.io/otel/trace"
 )
 
@@ -72,6 +73,8 @@ type Server struct {
 	kcp     kcpState                    // KCP listener (kcp.go)
 
 	pending *pendingTable
+	stats   *gateStats    // stats.go
+	micro   micro.Service // the stats micro service, once started
 	tr      *trace.Tracer // nil: tracing off (tracing.go)
 	nextSID atomic.Uint64
 
@@ -103,6 +106,7 @@ func New(cfg Config) (*Server, error) {
 		pushCh:   make(chan *nats.Msg, pushBuffer),
 		ctlCh:    make(chan *nats.Msg, ctlBuffer),
 		pending:  newPendingTable(),
+		stats:    newGateStats(),
 		tr:       trace.New(cfg.TracerProvider),
 		sessions: make(map[uint64]*session),
 		users:    make(map[int64]*userEntry),
@@ -196,6 +200,7 @@ func (s *Server) start(ctx context.Context) error {
 	}
 
 	s.addrs.Store(&[2]net.Addr{lnAddr(s.wsLn), lnAddr(s.tcpLn)})
+	s.startStats() // stats.go
 
 	s.wg.Add(3)
 	go s.pushLoop()
@@ -305,6 +310,7 @@ func (s *Server) awaitPending(ctx context.Context) {
 // teardown undoes whatever start did, in order: listeners, sessions,
 // subscriptions, goroutines, broker connection.
 func (s *Server) teardown(ctx context.Context) error {
+	s.stopStats() // stats.go
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
@@ -427,6 +433,7 @@ func (s *Server) addSession(codec wire.Codec, l link, transport, remote string) 
 		return nil
 	}
 	s.sessions[sess.id] = sess
+	s.stats.sessions[sess.transport].Add(1)
 	s.wg.Add(1)
 	sess.log.Debug("session opened")
 	return sess
@@ -437,6 +444,7 @@ func (s *Server) addSession(codec wire.Codec, l link, transport, remote string) 
 func (s *Server) removeSession(sess *session) {
 	s.mu.Lock()
 	delete(s.sessions, sess.id)
+	s.stats.sessions[sess.transport].Add(-1)
 	user := s.unbindLocked(sess)
 	s.mu.Unlock()
 	s.pending.dropSession(sess)
@@ -462,6 +470,7 @@ func (s *Server) dispatch(sess *session, m *wire.Message) {
 	case wire.CmdHeartbeat:
 		sess.send(wire.Message{CmdCode: wire.CmdHeartbeat, MsgID: m.MsgID})
 	case wire.CmdBusiness:
+		s.stats.request()
 		s.forward(sess, m)
 	default:
 		sess.send(wire.Message{

@@ -28,8 +28,8 @@ type link interface {
 	// Config.IdleTimeout.
 	read() ([]byte, error)
 	// write encodes and sends a batch of envelopes, as few writes as the
-	// transport allows, within writeTimeout.
-	write(msgs []wire.Message) error
+	// transport allows, within writeTimeout, and returns the bytes written.
+	write(msgs []wire.Message) (int, error)
 	// goodbye tells the client, best effort, that the server is closing
 	// the connection on purpose (a WebSocket close frame).
 	goodbye()
@@ -83,6 +83,8 @@ type session struct {
 	// inflight counts this session's entries in the pending table; it is
 	// guarded by the pending table's mutex.
 	inflight int
+	// transport indexes the gate's per-transport session counts (stats.go).
+	transport uint8
 }
 
 func newSession(srv *Server, id uint64, codec wire.Codec, l link, transport, remote string) *session {
@@ -95,6 +97,7 @@ func newSession(srv *Server, id uint64, codec wire.Codec, l link, transport, rem
 		wake:       make(chan struct{}, 1),
 		writerDone: make(chan struct{}),
 		limit:      newLimiter(&srv.cfg),
+		transport:  transportIndex(transport),
 	}
 }
 
@@ -117,6 +120,7 @@ func (s *session) serve() {
 			}
 			break
 		}
+		s.srv.stats.bytesIn.Add(uint64(len(b)))
 		m := &s.in
 		if err := s.codec.UnmarshalMessage(b, m); err != nil {
 			if s.closeWith(abort) {
@@ -136,6 +140,9 @@ func (s *session) serve() {
 // A full queue closes the session: a client that cannot keep up must not
 // hold the gate's memory or stall the goroutine delivering replies.
 func (s *session) send(m wire.Message) {
+	if m.Status != 0 && m.CmdCode == wire.CmdBusiness {
+		s.srv.stats.fail(m.Status) // stats.go
+	}
 	s.outMu.Lock()
 	if s.outMode != open {
 		s.outMu.Unlock()
@@ -210,7 +217,8 @@ func (s *session) writeLoop() {
 			return
 		}
 		if len(batch) > 0 {
-			err := s.link.write(batch)
+			n, err := s.link.write(batch)
+			s.srv.stats.bytesOut.Add(uint64(n))
 			clear(batch) // drop references to payloads
 			if err != nil {
 				if s.closeWith(abort) {

@@ -26,7 +26,7 @@ func newFakeLink() *fakeLink {
 
 func (l *fakeLink) read() ([]byte, error) { <-l.closed; return nil, errors.New("closed") }
 
-func (l *fakeLink) write(msgs []wire.Message) error {
+func (l *fakeLink) write(msgs []wire.Message) (int, error) {
 	ids := make([]int32, len(msgs))
 	for i := range msgs {
 		ids[i] = msgs[i].MsgID
@@ -34,9 +34,9 @@ func (l *fakeLink) write(msgs []wire.Message) error {
 	l.batches <- ids
 	select {
 	case <-l.release:
-		return nil
+		return len(msgs), nil
 	case <-l.closed:
-		return errors.New("closed")
+		return 0, errors.New("closed")
 	}
 }
 

@@ -45,24 +45,24 @@ func (l *tcpLink) read() ([]byte, error) {
 	return l.fr.Next()
 }
 
-func (l *tcpLink) write(msgs []wire.Message) error {
+func (l *tcpLink) write(msgs []wire.Message) (int, error) {
 	b := l.buf[:0]
 	for i := range msgs {
 		var err error
 		if b, err = wire.AppendFrame(b, l.codec, &msgs[i]); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	if err := l.conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
-		return err
+		return 0, err
 	}
-	_, err := l.conn.Write(b)
+	n, err := l.conn.Write(b)
 	if cap(b) <= keepWriteBuf {
 		l.buf = b
 	} else {
 		l.buf = nil
 	}
-	return err
+	return n, err
 }
 
 func (l *tcpLink) goodbye() {}

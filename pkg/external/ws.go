@@ -128,23 +128,25 @@ func (l *wsLink) readMessage() ([]byte, error) {
 // write sends each envelope as its own message; the WebSocket library
 // writes every message straight to the socket, so a batch costs one
 // write per envelope but still only one wake-up of the writer.
-func (l *wsLink) write(msgs []wire.Message) error {
+func (l *wsLink) write(msgs []wire.Message) (int, error) {
 	if err := l.conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
-		return err
+		return 0, err
 	}
+	n := 0
 	for i := range msgs {
 		b, err := l.codec.AppendMessage(l.wbuf[:0], &msgs[i])
 		if err != nil {
-			return err
+			return n, err
 		}
 		if err := l.conn.WriteMessage(l.frameType, b); err != nil {
-			return err
+			return n, err
 		}
+		n += len(b)
 		if cap(b) <= keepWriteBuf {
 			l.wbuf = b
 		}
 	}
-	return nil
+	return n, nil
 }
 
 // onPing answers a WebSocket ping like the library's default handler and

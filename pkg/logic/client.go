@@ -32,6 +32,7 @@ type Client struct {
 	log     *slog.Logger
 	timeout time.Duration
 	tr      *trace.Tracer // nil: tracing off
+	durable DurableBus    // event_durable.go
 }
 
 // ClientConfig configures NewClient.
@@ -46,6 +47,9 @@ type ClientConfig struct {
 	// TracerProvider traces the client's calls, events and pushes; nil
 	// turns tracing off.
 	TracerProvider oteltrace.TracerProvider
+	// DurableBus stores durable events (PublishDurable); nil: JetStream on
+	// Conn. The Client does not close it.
+	DurableBus DurableBus
 }
 
 // NewClient returns a Client on an established broker connection; it binds
@@ -68,8 +72,12 @@ func NewClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{nc: cfg.Conn, js: js, reg: reg, log: cfg.Logger, timeout: cfg.CallTimeout,
-		tr: trace.New(cfg.TracerProvider)}, nil
+	cl := &Client{nc: cfg.Conn, js: js, reg: reg, log: cfg.Logger, timeout: cfg.CallTimeout,
+		tr: trace.New(cfg.TracerProvider), durable: cfg.DurableBus}
+	if cl.durable == nil {
+		cl.durable = &jetStreamBus{cl: cl}
+	}
+	return cl, nil
 }
 
 // Registry returns the cluster registry the client uses.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"slices"
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/errs"
@@ -14,7 +13,6 @@ import (
 	"github.com/iogo-dev/iogo/pkg/trace"
 	"github.com/iogo-dev/iogo/pkg/wire"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	oteltrace "go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 )
@@ -32,12 +30,16 @@ const (
 	// no instance running, the event is lost.
 	OnePerService
 	// Durable delivers each event to one instance of the service at least
-	// once. The events of the topic are kept in a JetStream stream
-	// (fabric.EventStream) and read through a durable consumer named after
-	// the service: events published while no instance runs are delivered
-	// when one starts, an event is acknowledged only once its handler
-	// returns nil, and one whose handler fails, panics or never finishes
-	// (a crash) is delivered again, with a growing delay.
+	// once. The events of the topic are kept by the durable bus
+	// (Config.DurableBus): by default a JetStream stream
+	// (fabric.EventStream) read through a durable consumer named after the
+	// service; Kafka with package eventbus. Events published while no
+	// instance runs are delivered when one starts, an event is
+	// acknowledged only once its handler returns nil, and one whose
+	// handler fails, panics or never finishes (a crash) is delivered
+	// again, with a growing delay. Only PublishDurable is sure to reach a
+	// durable subscriber (on JetStream a plain Publish is stored too once
+	// the topic's stream exists; on Kafka it is not).
 	Durable
 )
 
@@ -59,18 +61,6 @@ const (
 	// DefaultEventAckWait is how long a durable event may stay
 	// unacknowledged before it is delivered again.
 	DefaultEventAckWait = 30 * time.Second
-)
-
-// eventPullBatch bounds the durable events an instance holds before
-// handling them; it is kept small because the ack wait of each runs from
-// its delivery, and they are handled one at a time.
-const eventPullBatch = 32
-
-// Redelivery delays of a failed durable event: the first retry after
-// minRedelivery, doubling up to maxRedelivery.
-const (
-	minRedelivery = 100 * time.Millisecond
-	maxRedelivery = 30 * time.Second
 )
 
 // ErrBadEvent is returned by an EventHandler whose payload does not decode
@@ -136,9 +126,10 @@ func (cl *Client) Publish(ctx context.Context, topic string, msg proto.Message) 
 }
 
 // PublishDurable sends msg to the subscribers of topic and returns once
-// JetStream has stored it in the topic's stream, which it creates if no
-// durable subscriber has yet: a Durable subscriber that starts later still
-// receives it. Subscribers that are not durable receive it too.
+// the durable bus has stored it — by default in the topic's JetStream
+// stream, which it creates if no durable subscriber has yet: a Durable
+// subscriber that starts later still receives it. Subscribers that are not
+// durable receive it too.
 func (cl *Client) PublishDurable(ctx context.Context, topic string, msg proto.Message) error {
 	return cl.publish(ctx, topic, msg, 0, true)
 }
@@ -189,16 +180,17 @@ func (cl *Client) publish(ctx context.Context, topic string, msg proto.Message, 
 	}
 	ctx, cancel := cl.withTimeout(ctx)
 	defer cancel()
-	// Try first without JetStream's retries: no stream yet is the common
-	// reason for no answer, and creating it is quicker than waiting.
-	_, err = cl.js.PublishMsg(ctx, m, jetstream.WithRetryAttempts(0))
-	if errors.Is(err, jetstream.ErrNoStreamResponse) {
-		if _, err = cl.eventStream(ctx, topic); err == nil {
-			_, err = cl.js.PublishMsg(ctx, m)
-		}
-	}
-	if err != nil {
+	if err := cl.durable.Publish(ctx, &DurableEvent{Topic: topic, Header: m.Header, Data: data}); err != nil {
 		return fmt.Errorf("logic: publish %s durably: %w", topic, err)
+	}
+	if _, ok := cl.durable.(*jetStreamBus); !ok {
+		// JetStream stores what is published on the event subject, so
+		// that one publication reaches both kinds of subscriber; another
+		// bus stores it apart, and the subscribers that are not durable
+		// get it from NATS, once it is stored.
+		if err := cl.nc.PublishMsg(m); err != nil {
+			return fmt.Errorf("logic: publish %s: %w", topic, err)
+		}
 	}
 	return nil
 }
@@ -216,47 +208,10 @@ func marshalTyped(msg proto.Message) (typeName string, data []byte, err error) {
 	return string(pr.Descriptor().FullName()), data, err
 }
 
-// eventStream creates the stream of a durable topic unless it exists, and
-// returns its name. An existing stream is kept as it is (an operator may
-// have tuned its limits), provided it captures the topic.
-func (cl *Client) eventStream(ctx context.Context, topic string) (string, error) {
-	name, subject := fabric.EventStream(topic), fabric.Event(topic)
-	_, err := cl.js.CreateStream(ctx, jetstream.StreamConfig{
-		Name:        name,
-		Description: "iogo: durable events of topic " + topic,
-		Subjects:    []string{subject},
-		Retention:   jetstream.LimitsPolicy,
-		MaxAge:      DefaultEventRetention,
-		Storage:     jetstream.FileStorage,
-		Replicas:    cl.replicas(ctx),
-	})
-	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		var st jetstream.Stream
-		if st, err = cl.js.Stream(ctx, name); err == nil && !slices.Contains(st.CachedInfo().Config.Subjects, subject) {
-			err = fmt.Errorf("stream %s exists for subjects %v (another topic with the same stream name)",
-				name, st.CachedInfo().Config.Subjects)
-		}
-	}
-	if err != nil {
-		return "", fmt.Errorf("logic: event stream of %s: %w", topic, err)
-	}
-	return name, nil
-}
-
-// replicas returns the replica count of event streams: that of the
-// framework's KV buckets, which the broker sizes to its cluster.
-func (cl *Client) replicas(ctx context.Context) int {
-	st, err := cl.js.Stream(ctx, "KV_"+fabric.BucketServices)
-	if err != nil {
-		return 1
-	}
-	return max(1, st.CachedInfo().Config.Replicas)
-}
-
 // eventSubs are a server's running event subscriptions.
 type eventSubs struct {
-	subs []*nats.Subscription       // EveryInstance and OnePerService
-	cons []jetstream.ConsumeContext // Durable
+	subs []*nats.Subscription // EveryInstance and OnePerService
+	cons []DurableConsumer    // Durable
 }
 
 // subscribeEvents starts the router's event subscriptions. On error, the
@@ -301,67 +256,27 @@ func (s *Server) subscribeEvent(ctx context.Context, sb *Subscription) error {
 		s.events.subs = append(s.events.subs, sub)
 		return nil
 	case Durable:
-		stream, err := s.client.eventStream(ctx, sb.Topic)
-		if err != nil {
-			return err
-		}
-		cons, err := s.client.js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
-			Durable:       fabric.EventConsumer(s.cfg.Service),
-			Description:   "iogo: events of topic " + sb.Topic + " for service " + s.cfg.Service,
-			FilterSubject: subject,
-			DeliverPolicy: jetstream.DeliverAllPolicy,
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       DefaultEventAckWait,
-			MaxDeliver:    -1,
+		cons, err := s.client.durable.Consume(ctx, sb.Topic, s.cfg.Service, func(ev *DurableEvent) error {
+			return s.serveDurable(sb, ev)
 		})
 		if err != nil {
 			return err
 		}
-		cc, err := cons.Consume(func(m jetstream.Msg) { s.serveDurable(sb, m) },
-			jetstream.PullMaxMessages(eventPullBatch),
-			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-				s.log.Warn("durable events", slog.String("topic", sb.Topic), slog.Any("error", err))
-			}))
-		if err != nil {
-			return err
-		}
-		s.events.cons = append(s.events.cons, cc)
+		s.events.cons = append(s.events.cons, cons)
 		return nil
 	}
 	return fmt.Errorf("unknown delivery %v", sb.Delivery)
 }
 
-// serveDurable handles one durable event and acknowledges it: done on
-// success, redelivery later on failure, never again if it is malformed.
-func (s *Server) serveDurable(sb *Subscription, m jetstream.Msg) {
-	err := s.serveEvent(sb, m.Headers(), m.Data())
-	switch {
-	case err == nil:
-		err = m.Ack()
-	case errors.Is(err, ErrBadEvent):
-		err = m.Term()
-	default:
-		n := uint64(1)
-		if md, mdErr := m.Metadata(); mdErr == nil {
-			n = md.NumDelivered
-		}
+// serveDurable handles one durable event; the bus acknowledges it when
+// it returns nil or ErrBadEvent, and delivers it again otherwise.
+func (s *Server) serveDurable(sb *Subscription, ev *DurableEvent) error {
+	err := s.serveEvent(sb, ev.Header, ev.Data)
+	if err != nil && !errors.Is(err, ErrBadEvent) {
 		s.log.Warn("event handler failed; redelivering", slog.String("topic", sb.Topic),
-			slog.Uint64("delivery", n), slog.Any("error", err))
-		err = m.NakWithDelay(redeliveryDelay(n))
+			slog.Int("delivery", ev.Attempt), slog.Any("error", err))
 	}
-	if err != nil {
-		s.log.Warn("event not acknowledged", slog.String("topic", sb.Topic), slog.Any("error", err))
-	}
-}
-
-// redeliveryDelay is the wait before the next delivery of an event that
-// failed on its n-th delivery.
-func redeliveryDelay(n uint64) time.Duration {
-	d := minRedelivery
-	for ; n > 1 && d < maxRedelivery; n-- {
-		d *= 2
-	}
-	return min(d, maxRedelivery)
+	return err
 }
 
 // serveEvent runs the subscription's handler for one event with a Ctx of
@@ -397,9 +312,9 @@ func (s *Server) serveEvent(sb *Subscription, h nats.Header, data []byte) error 
 // received have run, or ctx ends.
 func (es *eventSubs) drain(ctx context.Context) error {
 	var durable []<-chan struct{}
-	for _, cc := range es.cons {
-		cc.Drain()
-		durable = append(durable, cc.Closed())
+	for _, cons := range es.cons {
+		cons.Drain()
+		durable = append(durable, cons.Closed())
 	}
 	// A subscription's status channel is closed once the subscription is:
 	// after a drain, when its last handler has returned.
@@ -431,8 +346,8 @@ func (es *eventSubs) drain(ctx context.Context) error {
 
 // unsubscribe stops every event subscription at once, without waiting.
 func (es *eventSubs) unsubscribe() {
-	for _, cc := range es.cons {
-		cc.Stop()
+	for _, cons := range es.cons {
+		cons.Stop()
 	}
 	for _, sub := range es.subs {
 		_ = sub.Unsubscribe()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/broker"
+	"github.com/iogo-dev/iogo/pkg/eventbus/bustest"
 	"github.com/iogo-dev/iogo/pkg/fabric"
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/route"
@@ -277,4 +278,18 @@ func stopServer(t *testing.T, srv *logic.Server) {
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// The default durable bus (JetStream) passes the conformance suite.
+func TestDurableBusJetStream(t *testing.T) {
+	bustest.Run(t, func(t *testing.T) bustest.Opener {
+		b := startNATS(t)
+		return func() logic.DurableBus {
+			cl, err := logic.NewClient(context.Background(), logic.ClientConfig{Conn: connect(t, b)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return cl.DurableBus()
+		}
+	})
 }

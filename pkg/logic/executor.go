@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/fabric"
+	"github.com/iogo-dev/iogo/pkg/stats"
 	"github.com/nats-io/nats.go"
 )
 
@@ -45,6 +46,10 @@ type task struct {
 	// expires is when the caller stops waiting (fabric.HeaderTimeout
 	// after arrival); zero for no limit.
 	expires time.Time
+
+	// at is when the task was queued, then, once it runs, when it began
+	// to run; set only with stats on (statsrv.go).
+	at time.Time
 
 	fn   func(context.Context) // set for Exec tasks; msg is then nil
 	key  string                // the named key of an Exec task
@@ -85,8 +90,11 @@ type executors struct {
 	closed  bool
 
 	// queued counts the tasks waiting on every executor; active the
-	// executors running (stats.go).
+	// executors running (statsrv.go).
 	queued, active atomic.Int64
+	// rec times the tasks' wait and run; nil with stats off, which costs
+	// no clock reading (statsrv.go).
+	rec *stats.Recorder
 }
 
 func newExecutors(max int, run func(task)) *executors {
@@ -110,6 +118,9 @@ func (e *executors) submit(k execKey, t task) bool {
 	if len(ex.q)-ex.head >= e.max {
 		s.mu.Unlock()
 		return false
+	}
+	if e.rec != nil {
+		t.at = time.Now()
 	}
 	ex.q = append(ex.q, t)
 	e.queued.Add(1)
@@ -145,8 +156,34 @@ func (e *executors) drain(s *shard, k execKey, ex *executor) {
 		}
 		s.mu.Unlock()
 		e.queued.Add(-1)
+		if e.rec == nil {
+			e.run(t)
+			continue
+		}
+		began := time.Now()
+		wait := began.Sub(t.at)
+		t.at = began
 		e.run(t)
+		e.rec.ObserveTask(wait, time.Since(began))
 	}
+}
+
+// longest returns the length and key of the longest queue. It visits
+// every executor, shard by shard, so it is for snapshots, not hot paths.
+func (e *executors) longest() (int64, execKey) {
+	var n int
+	var key execKey
+	for i := range e.shards {
+		s := &e.shards[i]
+		s.mu.Lock()
+		for k, ex := range s.m {
+			if l := len(ex.q) - ex.head; l > n {
+				n, key = l, k
+			}
+		}
+		s.mu.Unlock()
+	}
+	return int64(n), key
 }
 
 // submitFn queues fn on the executor of the named key. outside says the

@@ -91,6 +91,14 @@ type Config struct {
 	// DisableStats turns off the per-route stats and the NATS micro
 	// service that publishes them (package stats, statsrv.go).
 	DisableStats bool
+	// Stats tunes what the stats keep: RecentErrors, Slowest, SlowMin and
+	// SlowWindow of stats.Config (Service, Instance and Routes are the
+	// server's own). The zero value keeps the defaults.
+	Stats stats.Config
+	// DurableBus carries the durable events (Delivery Durable,
+	// PublishDurable) of the server and its Client; nil: JetStream on the
+	// broker connection. The server does not close it.
+	DurableBus DurableBus
 
 	// Init, when set, runs during Start once the broker connection and
 	// the server's Client exist and before any route is subscribed: the
@@ -218,6 +226,7 @@ func New(cfg Config) (*Server, error) {
 	s.exec = newExecutors(cfg.MaxPending, s.run)
 	if !cfg.DisableStats {
 		s.stats = newRecorder(s)
+		s.exec.rec = s.stats
 	}
 	s.ctxs.New = func() any { return &Ctx{buf: make([]byte, 0, 256)} }
 	return s, nil
@@ -234,6 +243,10 @@ func (s *Server) Routes() []Route { return s.table.Routes() }
 
 // Pushes returns the pushes this server declares.
 func (s *Server) Pushes() []PushRoute { return s.pushes }
+
+// Logger returns the server's logger (Config.Logger, tagged with the
+// service and instance), for code a service runs beside its handlers.
+func (s *Server) Logger() *slog.Logger { return s.log }
 
 // Conn returns the server's broker connection; nil before Start.
 func (s *Server) Conn() *nats.Conn { return s.nc }
@@ -269,7 +282,8 @@ func (s *Server) Start(ctx context.Context) error {
 		s.abort()
 		return err
 	}
-	cl, err := NewClient(ctx, ClientConfig{Conn: s.nc, Logger: s.log, TracerProvider: s.cfg.TracerProvider})
+	cl, err := NewClient(ctx, ClientConfig{Conn: s.nc, Logger: s.log, TracerProvider: s.cfg.TracerProvider,
+		DurableBus: s.cfg.DurableBus})
 	if err != nil {
 		s.abort()
 		return err
@@ -550,7 +564,7 @@ func (s *Server) run(t task) {
 		// rather than run work nobody waits for (back-pressure, so that
 		// a backlog drains fast once the load falls).
 		if s.stats != nil {
-			s.observe(t.route, 0, ErrExpired) // counted as an error of the route
+			s.observe(&t, nil, t.at, ErrExpired) // counted as an error of the route
 		}
 		s.respondError(t.msg, ErrExpired)
 		return
@@ -566,16 +580,13 @@ func (s *Server) run(t task) {
 	if s.tr != nil {
 		span = s.traceRequest(c, t) // tracing.go
 	}
-	var began, debugBegan time.Time
-	if s.stats != nil {
-		began = time.Now()
-	}
+	var debugBegan time.Time
 	if s.debug != nil {
 		debugBegan = s.debug.cfg.Now()
 	}
 	out, e := t.route.Serve(c, t.msg.Data)
 	if s.stats != nil {
-		s.observe(t.route, time.Since(began), e) // statsrv.go
+		s.observe(&t, span, t.at, e) // statsrv.go; t.at: when the task began to run
 	}
 	if s.debug != nil {
 		s.debugRun(t, c, debugBegan, out, e) // debug.go

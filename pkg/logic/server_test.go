@@ -20,6 +20,7 @@ import (
 	"github.com/iogo-dev/iogo/pkg/fabric"
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/route"
+	"github.com/iogo-dev/iogo/pkg/stats"
 	"github.com/iogo-dev/iogo/pkg/wire"
 	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
@@ -509,5 +510,41 @@ func TestExpired(t *testing.T) {
 	}
 	if n := <-started; n != 3 {
 		t.Fatalf("handler ran for %d after the first, want 3 (2 expired)", n)
+	}
+}
+
+// TestStatsConfig: Config.Stats reaches the server's stats: kept errors and
+// slowest requests follow it.
+func TestStatsConfig(t *testing.T) {
+	ns := startNATS(t)
+	tests := []struct {
+		name          string
+		stats         stats.Config
+		errs, slowest int
+	}{
+		{"defaults", stats.Config{}, 1, 2},
+		{"none kept", stats.Config{RecentErrors: -1, Slowest: -1}, 0, 0},
+		{"only slow ones", stats.Config{SlowMin: time.Hour}, 1, 0},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := route.NewRouter()
+			route.Handle(r.Group(int32(40+i)), 0, func(_ *logic.Ctx, n int64) (int64, error) {
+				if n < 0 {
+					return 0, errs.New(7, "negative")
+				}
+				return n, nil
+			})
+			srv := startLogic(t, ns, r, func(c *logic.Config) { c.Service, c.Stats = fmt.Sprintf("stats%d", i), tt.stats })
+			gw := newGate(t, ns)
+			gw.send(1, fabric.Meta{Cmd: int32(40 + i), UserID: 1}, int64Payload(t, 1))
+			gw.send(2, fabric.Meta{Cmd: int32(40 + i), UserID: 1}, int64Payload(t, -1))
+			gw.next()
+			gw.next()
+			snap := srv.Stats()
+			if len(snap.RecentErrors) != tt.errs || len(snap.Slowest) != tt.slowest {
+				t.Fatalf("%d recent errors, %d slowest; want %d, %d", len(snap.RecentErrors), len(snap.Slowest), tt.errs, tt.slowest)
+			}
+		})
 	}
 }

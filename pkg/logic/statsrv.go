@@ -6,6 +6,7 @@ import (
 
 	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/stats"
+	oteltrace "go.opentelemetry.io/otel/trace"
 )
 
 // Stats of a logic server (package stats): a Recorder fed by run, and a
@@ -18,16 +19,23 @@ func newRecorder(s *Server) *stats.Recorder {
 	for i := range routes {
 		merges[i] = routes[i].CmdMerge()
 	}
-	return stats.NewRecorder(s.cfg.Service, s.cfg.InstanceID, merges)
+	cfg := s.cfg.Stats
+	cfg.Service, cfg.Instance, cfg.Routes = s.cfg.Service, s.cfg.InstanceID, merges
+	return stats.NewRecorder(cfg)
 }
 
-// observe records one served request.
-func (s *Server) observe(r *Route, took time.Duration, e *errs.Error) {
-	var code int32
+// observe records request t, which began to run at began and ended now
+// with e (nil for success); span is its server span, nil when not traced.
+func (s *Server) observe(t *task, span oteltrace.Span, began time.Time, e *errs.Error) {
+	took := time.Since(began)
+	c := stats.Call{Route: t.route.CmdMerge(), End: began.Add(took), Took: took, User: t.meta.UserID}
 	if e != nil {
-		code = e.Code
+		c.Code, c.Msg = e.Code, e.Msg
 	}
-	s.stats.Observe(r.CmdMerge(), took, code)
+	if span != nil {
+		c.TraceID = span.SpanContext().TraceID()
+	}
+	s.stats.Record(&c)
 }
 
 // Stats returns a snapshot of the server's per-route stats and queues; the
@@ -40,7 +48,11 @@ func (s *Server) Stats() stats.Snapshot {
 	if s.in != nil {
 		inbound = int64(len(s.in))
 	}
-	return s.stats.Snapshot(s.exec.queued.Load(), s.exec.active.Load(), inbound)
+	g := stats.Gauges{Queued: s.exec.queued.Load(), Executors: s.exec.active.Load(), Inbound: inbound}
+	if n, k := s.exec.longest(); n > 0 {
+		g.LongestQueue, g.LongestKey = n, k.String()
+	}
+	return s.stats.Snapshot(g)
 }
 
 // startStats registers the server as a NATS micro service. A failure

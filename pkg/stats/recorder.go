@@ -1,29 +1,115 @@
 package stats
 
 import (
+	"encoding/hex"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Buckets are the upper bounds, in seconds, of the latency histogram.
+// Buckets are the upper bounds, in seconds, of the latency histograms.
 var Buckets = [...]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}
+
+// Time series of every route: calls and errors per minute over the last
+// hour, and per hour over the last day.
+const (
+	Minutes = 60
+	Hours   = 24
+)
+
+// Defaults of a Recorder's Config.
+const (
+	// DefaultRecentErrors is how many of the most recent failed requests a
+	// Recorder keeps.
+	DefaultRecentErrors = 20
+	// DefaultSlowest is how many of the slowest requests of the current
+	// window a Recorder keeps.
+	DefaultSlowest = 10
+	// DefaultSlowWindow is the window of the slowest requests.
+	DefaultSlowWindow = time.Minute
+)
+
+// Config configures a Recorder. Only Service and Instance have no default.
+type Config struct {
+	Service, Instance string
+	// Routes are the merged routes (cmd<<16 | sub) to count; others are
+	// ignored.
+	Routes []int32
+	// Now is the wall clock of the time series and samples when Record is
+	// not given the time. Default time.Now.
+	Now func() time.Time
+	// RecentErrors is how many of the most recent failed requests to keep.
+	// Default DefaultRecentErrors; negative keeps none.
+	RecentErrors int
+	// Slowest is how many of the slowest requests of the current window to
+	// keep. Default DefaultSlowest; negative keeps none.
+	Slowest int
+	// SlowMin is the least duration of a request kept as one of the
+	// slowest; 0 keeps the slowest, however fast.
+	SlowMin time.Duration
+	// SlowWindow is the window of the slowest requests; the Snapshot shows
+	// the slowest of the current and the previous window. Rounded down to
+	// whole seconds. Default DefaultSlowWindow.
+	SlowWindow time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.RecentErrors == 0 {
+		c.RecentErrors = DefaultRecentErrors
+	}
+	if c.Slowest == 0 {
+		c.Slowest = DefaultSlowest
+	}
+	if c.SlowWindow < time.Second {
+		c.SlowWindow = DefaultSlowWindow
+	}
+	return c
+}
 
 // Snapshot is the state of one logic server's Recorder, as published in
 // its micro service's STATS data.
 type Snapshot struct {
 	Service  string `json:"service"`
 	Instance string `json:"instance"`
+	// Time is when the snapshot was taken: the last element of every
+	// per-minute and per-hour series counts the period holding Time.
+	Time time.Time `json:"time"`
 	// Queued counts the requests and functions waiting on executors;
 	// Executors the executors running; Inbound the requests received and
-	// not yet handed to an executor.
-	Queued    int64 `json:"queued"`
-	Executors int64 `json:"executors"`
-	Inbound   int64 `json:"inbound"`
-	// Buckets are the histogram's upper bounds in seconds (Buckets).
+	// not yet handed to an executor; LongestQueue the tasks waiting on the
+	// busiest executor, LongestKey names it ("user 42", "key room-7").
+	Queued       int64  `json:"queued"`
+	Executors    int64  `json:"executors"`
+	Inbound      int64  `json:"inbound"`
+	LongestQueue int64  `json:"longestQueue"`
+	LongestKey   string `json:"longestKey,omitempty"`
+	// Wait is the time tasks (requests and Exec functions) spent queued on
+	// their executor, Run the time they ran, over every executor of the
+	// instance.
+	Wait Histogram `json:"wait"`
+	Run  Histogram `json:"run"`
+	// Buckets are the histograms' upper bounds in seconds (Buckets).
 	Buckets []float64    `json:"buckets"`
 	Routes  []RouteStats `json:"routes"`
+	// RecentErrors are the most recent failed requests, newest first;
+	// Slowest the slowest requests of the current and previous window,
+	// slowest first.
+	RecentErrors []Sample `json:"recentErrors"`
+	Slowest      []Sample `json:"slowest"`
+}
+
+// Histogram is a latency histogram over Buckets.
+type Histogram struct {
+	// Count is the number of observations, Seconds their sum.
+	Count   uint64  `json:"count"`
+	Seconds float64 `json:"seconds"`
+	// Counts counts observations per bucket (not cumulative); the last
+	// element counts those above the largest bound.
+	Counts []uint64 `json:"counts"`
 }
 
 // RouteStats are the figures of one route.
@@ -37,82 +123,195 @@ type RouteStats struct {
 	Latency []uint64 `json:"latency"`
 	// Seconds is the total time spent serving the route.
 	Seconds float64 `json:"seconds"`
+	// Calls and errors per minute over the last Minutes minutes and per
+	// hour over the last Hours hours, oldest first, by wall clock.
+	CallsPerMinute  []uint64 `json:"callsPerMinute"`
+	ErrorsPerMinute []uint64 `json:"errorsPerMinute"`
+	CallsPerHour    []uint64 `json:"callsPerHour"`
+	ErrorsPerHour   []uint64 `json:"errorsPerHour"`
 }
 
-// Recorder counts one logic server's requests.
+// Sample is one request kept for display: a recent error or one of the
+// slowest.
+type Sample struct {
+	Time    time.Time `json:"time"` // when it ended
+	Route   string    `json:"route"`
+	User    int64     `json:"user,omitempty"`
+	Code    int32     `json:"code,omitempty"`
+	Msg     string    `json:"msg,omitempty"`
+	Seconds float64   `json:"seconds"`
+	// TraceID is the request's trace ID (32 hex digits) when it was
+	// traced.
+	TraceID string `json:"traceID,omitempty"`
+}
+
+// Call is one served request, as Record takes it.
+type Call struct {
+	Route int32 // merged route
+	// End is the wall-clock time the request ended; zero means now, by
+	// the Recorder's clock.
+	End  time.Time
+	Took time.Duration
+	// Code is the error code, 0 for success; Msg the error's message.
+	Code int32
+	Msg  string
+	User int64
+	// TraceID is the request's trace ID; zero when it was not traced.
+	TraceID [16]byte
+}
+
+// Gauges are the queue figures Snapshot takes from the server.
+type Gauges struct {
+	Queued, Executors, Inbound, LongestQueue int64
+	LongestKey                               string
+}
+
+// Recorder counts one logic server's requests and executor tasks.
 type Recorder struct {
-	service, instance string
-	routes            map[int32]*routeStat // fixed at creation
-	order             []int32
+	cfg    Config
+	routes map[int32]*routeStat // fixed at creation
+	order  []int32
+	wait   histogram
+	run    histogram
+	errors ring
+	slow   slowest
 }
 
 type routeStat struct {
-	name    string
-	calls   atomic.Uint64
-	nanos   atomic.Uint64
-	latency [len(Buckets) + 1]atomic.Uint64
-	mu      sync.Mutex // guards errors
-	errors  map[int32]uint64
+	name      string
+	calls     atomic.Uint64
+	latency   histogram
+	minCalls  *Series
+	minErrors *Series
+	hrCalls   *Series
+	hrErrors  *Series
+	mu        sync.Mutex // guards errors
+	errors    map[int32]uint64
 }
 
-// NewRecorder returns a Recorder for the routes, given as merged routes
-// (cmd<<16 | sub).
-func NewRecorder(service, instance string, routes []int32) *Recorder {
-	r := &Recorder{service: service, instance: instance, routes: make(map[int32]*routeStat, len(routes))}
-	for _, m := range routes {
-		if _, dup := r.routes[m]; dup {
-			continue
-		}
-		r.routes[m] = &routeStat{name: strconv.Itoa(int(m>>16)) + "-" + strconv.Itoa(int(m&0xffff))}
-		r.order = append(r.order, m)
-	}
-	return r
+// histogram is the lock-free form of Histogram; its count is the sum of
+// its buckets.
+type histogram struct {
+	nanos  atomic.Uint64
+	counts [len(Buckets) + 1]atomic.Uint64
 }
 
-// Observe records one call of route merge that took took and ended with
-// error code code (0 for success). Unknown routes are ignored.
-func (r *Recorder) Observe(merge int32, took time.Duration, code int32) {
-	st := r.routes[merge]
-	if st == nil {
-		return
-	}
-	st.calls.Add(1)
-	st.nanos.Add(uint64(took))
-	sec := took.Seconds()
+func (h *histogram) observe(d time.Duration) {
+	h.nanos.Add(uint64(max(d, 0)))
+	sec := d.Seconds()
 	i := 0
 	for i < len(Buckets) && sec > Buckets[i] {
 		i++
 	}
-	st.latency[i].Add(1)
-	if code != 0 {
+	h.counts[i].Add(1)
+}
+
+func (h *histogram) snapshot() Histogram {
+	out := Histogram{Seconds: time.Duration(h.nanos.Load()).Seconds(), Counts: make([]uint64, len(h.counts))}
+	for i := range h.counts {
+		out.Counts[i] = h.counts[i].Load()
+		out.Count += out.Counts[i]
+	}
+	return out
+}
+
+// NewRecorder returns a Recorder for cfg.
+func NewRecorder(cfg Config) *Recorder {
+	cfg = cfg.withDefaults()
+	r := &Recorder{cfg: cfg, routes: make(map[int32]*routeStat, len(cfg.Routes))}
+	for _, m := range cfg.Routes {
+		if _, dup := r.routes[m]; dup {
+			continue
+		}
+		r.routes[m] = &routeStat{
+			name:      strconv.Itoa(int(m>>16)) + "-" + strconv.Itoa(int(m&0xffff)),
+			minCalls:  NewSeries(Minutes, time.Minute),
+			minErrors: NewSeries(Minutes, time.Minute),
+			hrCalls:   NewSeries(Hours, time.Hour),
+			hrErrors:  NewSeries(Hours, time.Hour),
+		}
+		r.order = append(r.order, m)
+	}
+	r.errors.buf = make([]sample, max(cfg.RecentErrors, 0))
+	r.slow.init(cfg)
+	return r
+}
+
+// Observe records one call of route merge that took took and ended now
+// with error code code (0 for success). Unknown routes are ignored.
+func (r *Recorder) Observe(merge int32, took time.Duration, code int32) {
+	r.Record(&Call{Route: merge, Took: took, Code: code})
+}
+
+// Record records one served request. Unknown routes are ignored. A
+// successful request that is not among the slowest costs a few atomic
+// additions: no lock, no allocation.
+func (r *Recorder) Record(c *Call) {
+	st := r.routes[c.Route]
+	if st == nil {
+		return
+	}
+	end := c.End
+	if end.IsZero() {
+		end = r.cfg.Now()
+	}
+	st.calls.Add(1)
+	st.latency.observe(c.Took)
+	st.minCalls.Add(end, 1)
+	st.hrCalls.Add(end, 1)
+	if c.Code != 0 {
 		st.mu.Lock()
 		if st.errors == nil {
 			st.errors = make(map[int32]uint64)
 		}
-		st.errors[code]++
+		st.errors[c.Code]++
 		st.mu.Unlock()
+		st.minErrors.Add(end, 1)
+		st.hrErrors.Add(end, 1)
+		if len(r.errors.buf) > 0 {
+			r.errors.add(newSample(st, c, end))
+		}
+	}
+	if r.slow.n > 0 && c.Took >= r.slow.min && c.Took > 0 {
+		w := end.Unix() / r.slow.width
+		if int64(c.Took) > r.slow.floor.Load() || w != r.slow.win.Load() {
+			r.slow.add(w, newSample(st, c, end))
+		}
 	}
 }
 
-// Snapshot returns the current figures; queued, executors and inbound are
-// the server's queue gauges.
-func (r *Recorder) Snapshot(queued, executors, inbound int64) Snapshot {
+// ObserveTask records one executor task that waited wait in its queue,
+// then ran for run.
+func (r *Recorder) ObserveTask(wait, run time.Duration) {
+	r.wait.observe(wait)
+	r.run.observe(run)
+}
+
+// Snapshot returns the current figures with the server's queue gauges.
+func (r *Recorder) Snapshot(g Gauges) Snapshot {
+	now := r.cfg.Now()
 	s := Snapshot{
-		Service: r.service, Instance: r.instance,
-		Queued: queued, Executors: executors, Inbound: inbound,
-		Buckets: Buckets[:],
-		Routes:  make([]RouteStats, 0, len(r.order)),
+		Service: r.cfg.Service, Instance: r.cfg.Instance, Time: now.UTC(),
+		Queued: g.Queued, Executors: g.Executors, Inbound: g.Inbound,
+		LongestQueue: g.LongestQueue, LongestKey: g.LongestKey,
+		Wait: r.wait.snapshot(), Run: r.run.snapshot(),
+		Buckets:      Buckets[:],
+		Routes:       make([]RouteStats, 0, len(r.order)),
+		RecentErrors: exported(r.errors.list()),
+		Slowest:      exported(r.slow.list(now)),
 	}
 	for _, m := range r.order {
 		st := r.routes[m]
+		h := st.latency.snapshot()
 		rs := RouteStats{
-			Route:   st.name,
-			Calls:   st.calls.Load(),
-			Seconds: time.Duration(st.nanos.Load()).Seconds(),
-			Latency: make([]uint64, len(st.latency)),
-		}
-		for i := range st.latency {
-			rs.Latency[i] = st.latency[i].Load()
+			Route:           st.name,
+			Calls:           st.calls.Load(),
+			Seconds:         h.Seconds,
+			Latency:         h.Counts,
+			CallsPerMinute:  st.minCalls.Values(now),
+			ErrorsPerMinute: st.minErrors.Values(now),
+			CallsPerHour:    st.hrCalls.Values(now),
+			ErrorsPerHour:   st.hrErrors.Values(now),
 		}
 		st.mu.Lock()
 		if len(st.errors) > 0 {
@@ -125,4 +324,31 @@ func (r *Recorder) Snapshot(queued, executors, inbound int64) Snapshot {
 		s.Routes = append(s.Routes, rs)
 	}
 	return s
+}
+
+// sample is a Sample before formatting: kept samples cost no allocation
+// beyond their slot.
+type sample struct {
+	at    time.Time
+	route *routeStat
+	user  int64
+	code  int32
+	msg   string
+	took  time.Duration
+	trace [16]byte
+}
+
+func newSample(st *routeStat, c *Call, end time.Time) sample {
+	return sample{at: end, route: st, user: c.User, code: c.Code, msg: c.Msg, took: c.Took, trace: c.TraceID}
+}
+
+func exported(in []sample) []Sample {
+	out := make([]Sample, len(in))
+	for i, s := range in {
+		out[i] = Sample{Time: s.at.UTC(), Route: s.route.name, User: s.user, Code: s.code, Msg: s.msg, Seconds: s.took.Seconds()}
+		if s.trace != [16]byte{} {
+			out[i].TraceID = hex.EncodeToString(s.trace[:])
+		}
+	}
+	return out
 }

@@ -34,10 +34,10 @@ func TestRecorder(t *testing.T) {
 		{"beyond the last bound", time.Minute, 0, len(stats.Buckets)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			r := stats.NewRecorder("svc", "svc-1", []int32{merge})
+			r := stats.NewRecorder(stats.Config{Service: "svc", Instance: "svc-1", Routes: []int32{merge}})
 			r.Observe(merge, tt.took, tt.code)
 			r.Observe(99, tt.took, tt.code) // unknown route: ignored
-			s := r.Snapshot(2, 1, 0)
+			s := r.Snapshot(stats.Gauges{Queued: 2, Executors: 1})
 			if len(s.Routes) != 1 || s.Queued != 2 || s.Executors != 1 {
 				t.Fatalf("snapshot %+v", s)
 			}
@@ -109,12 +109,25 @@ func TestMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	expect(t, url, calls+"5", hist+"5", errCount+"2")
+	expect(t, url, calls+"5", hist+"5", errCount+"2",
+		`iogo_executor_wait_seconds_count{instance="calc-1",service="calc"} 7`,
+		`iogo_executor_run_seconds_count{instance="calc-1",service="calc"} 7`,
+		`iogo_executor_longest_queue{instance="calc-1",service="calc"} 0`)
 
 	// The same figures through NATS, as `nats micro stats calc` shows them.
 	snaps, err := stats.Gather(ctx, nc)
 	if err != nil || len(snaps) != 1 || snaps[0].Instance != "calc-1" || snaps[0].Routes[0].Calls != 5 {
 		t.Fatalf("gather: %+v, %v", snaps, err)
+	}
+	s := snaps[0]
+	if len(s.RecentErrors) != 2 || s.RecentErrors[0].Code != 4201 || s.RecentErrors[0].Msg != "no gold" || s.RecentErrors[0].Route != "3-1" {
+		t.Errorf("recent errors %+v", s.RecentErrors)
+	}
+	if len(s.Slowest) != 7 || s.Run.Count != 7 || s.Wait.Count != 7 {
+		t.Errorf("slowest %d, run %+v, wait %+v", len(s.Slowest), s.Run, s.Wait)
+	}
+	if m := s.Routes[0].CallsPerMinute; m[len(m)-1]+m[len(m)-2] != 5 {
+		t.Errorf("calls per minute %v", m)
 	}
 }
 

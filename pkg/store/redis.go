@@ -104,6 +104,15 @@ func NewRedis(rdb redis.UniversalClient) Opener {
 	return redisOpener{rdb: rdb}
 }
 
+// RedisClient returns the Redis client of an Opener made by NewRedis, so
+// that a module can use Redis structures beyond KV (the rank module keeps
+// its boards in sorted sets) on the same server; ok is false for any other
+// Opener.
+func RedisClient(o Opener) (rdb redis.UniversalClient, ok bool) {
+	r, ok := o.(redisOpener)
+	return r.rdb, ok
+}
+
 // redisOpener implements Opener on Redis.
 type redisOpener struct {
 	rdb redis.UniversalClient

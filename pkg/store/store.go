@@ -1,16 +1,3 @@
-// Package store is the storage the bundled logic modules (login, guild,
-// rank) and user services keep their data in: a small key-value interface
-// with optimistic concurrency, implemented on the broker's JetStream (the
-// default: nothing to install) and on Redis (when a Redis URL is configured).
-//
-// Both implementations pass one conformance suite (package storetest), so a
-// module written against [KV] behaves the same on either backend.
-//
-// Keys are one or more tokens separated by '.'; a token is made of
-// A-Z a-z 0-9 '-' '_' '='. Values are opaque bytes. Every write returns the
-// key's new revision; [KV.Update] succeeds only while the revision is the one
-// the caller read, which is how concurrent writers (two instances of a
-// service, two goroutines) change one record without losing an update.
 package store
 
 import (
@@ -44,7 +31,10 @@ type Entry struct {
 }
 
 // Change is one event of a watch: a write (Deleted false, Entry holds the
-// new value) or a delete or expiry (Deleted true, Entry.Value nil).
+// new value) or a delete or expiry (Deleted true, Entry.Value nil). The
+// Revision of a delete orders it among the bucket's writes where the backend
+// knows it; it is 0 for an expiry on Redis, and for a delete that a Redis
+// watcher inferred after losing its connection.
 type Change struct {
 	Entry
 	Deleted bool
@@ -58,19 +48,25 @@ type KV interface {
 	Put(ctx context.Context, key string, value []byte) (uint64, error)
 	// Create writes value only if key has no value; otherwise ErrExists.
 	Create(ctx context.Context, key string, value []byte) (uint64, error)
-	// Update writes value only if key's current revision is rev; otherwise
-	// ErrConflict (ErrNotFound when the key has no value).
+	// Update writes value only if key's current revision is rev, as
+	// returned by Get, Put, Create, Update or a watch; otherwise ErrConflict
+	// (ErrNotFound when the key has no value).
 	Update(ctx context.Context, key string, value []byte, rev uint64) (uint64, error)
 	// Delete removes key; deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
-	// Keys lists the keys that start with prefix ("" lists all). A prefix
-	// ending in '.' matches whole tokens: "guild." lists "guild.7" and
-	// "guild.7.member.3" but not "guilds.1".
+	// Keys lists, sorted, the keys that start with prefix ("" lists all);
+	// an empty, non-nil slice when there are none. A prefix ending in '.'
+	// matches whole tokens: "guild." lists "guild.7" and "guild.7.member.3"
+	// but not "guilds.1". A prefix is "", a valid key, or a valid key
+	// followed by '.'; any other gives ErrBadKey.
 	Keys(ctx context.Context, prefix string) ([]string, error)
-	// Watch sends the current value of every key with the prefix, then
-	// every later change, on the returned channel, until ctx ends; the
-	// channel is then closed. A nil Change marks the end of the initial
-	// values (sent also when there are none).
+	// Watch sends the current value of every key with the prefix (as for
+	// Keys), then every later change, on the returned channel, until ctx
+	// ends; the channel is then closed. A nil Change marks the end of the
+	// initial values (sent also when there are none). The channel is
+	// unbuffered: a watcher that stops reading holds up only itself. The
+	// channel also closes if the backend ends the watch for good (the
+	// connection was closed); watch again to resume.
 	Watch(ctx context.Context, prefix string) (<-chan *Change, error)
 }
 

@@ -12,9 +12,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/iogo-dev/iogo/pkg/broker"
 	"github.com/iogo-dev/iogo/pkg/broker/brokertest"
+	"github.com/iogo-dev/iogo/pkg/eventbus/kafkatest"
+	"github.com/iogo-dev/iogo/pkg/fabric"
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/route"
 	"github.com/iogo-dev/iogo/pkg/store"
@@ -141,5 +145,73 @@ func TestRunLogicModule(t *testing.T) {
 				t.Fatal("module not closed")
 			}
 		})
+	}
+}
+
+// TestRunLogicKafka: with -kafka, durable events go through Kafka (kfake
+// here): a route publishes one, the service's own durable subscription
+// receives it.
+func TestRunLogicKafka(t *testing.T) {
+	b := brokertest.Start(t, broker.Config{})
+	kafka := kafkatest.Start(t)
+	got := make(chan string, 1)
+	spec := Logic{Service: "kafkasvc", EnvPrefix: "IOGO_KAFKASVC_", Routes: func() logic.RouteSource {
+		r := route.NewRouter()
+		route.Handle(r.Group(5), 0, func(c *logic.Ctx, s string) (bool, error) {
+			return true, c.PublishDurable("svcmain.kafka", wrapperspb.String(s))
+		}, route.Public())
+		route.Subscribe(r, "svcmain.kafka", func(_ *logic.Ctx, ev *wrapperspb.StringValue) error {
+			got <- ev.Value
+			return nil
+		}, route.Durable())
+		return r
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- RunLogic(ctx, spec, []string{"-brokers", b.ClientURL(), "-kafka", strings.Join(kafka, ",")},
+			func(string) (string, bool) { return "", false }, &stdout, &stderr)
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(stdout.String(), "iogo logic ready") {
+		select {
+		case code := <-exited:
+			t.Fatalf("exited %d before ready: %s", code, stderr.String())
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready: %s", stderr.String())
+		}
+	}
+	nc, err := nats.Connect(b.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	cl, err := logic.NewClient(ctx, logic.ClientConfig{Conn: nc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := logic.Call[string, bool](ctx, cl, 5, 0, "via kafka"); err != nil || !ok {
+		t.Fatalf("publish: %v %v", ok, err)
+	}
+	select {
+	case v := <-got:
+		if v != "via kafka" {
+			t.Fatalf("event %q", v)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no durable event through Kafka: %s", stderr.String())
+	}
+	// JetStream has no stream for the topic: the event went through Kafka.
+	js, _ := jetstream.New(nc)
+	if _, err := js.Stream(ctx, fabric.EventStream("svcmain.kafka")); err == nil {
+		t.Fatal("a JetStream stream exists for the topic")
+	}
+	cancel()
+	if code := <-exited; code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 }

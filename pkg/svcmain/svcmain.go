@@ -19,8 +19,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iogo-dev/iogo/pkg/eventbus"
 	"github.com/iogo-dev/iogo/pkg/gen"
 	"github.com/iogo-dev/iogo/pkg/logic"
+	"github.com/iogo-dev/iogo/pkg/stats"
 	"github.com/iogo-dev/iogo/pkg/trace"
 )
 
@@ -161,10 +163,14 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	debugOn := fs.Bool("debug", false, "print a debug block (handler, user, params, response, duration, trace) per request to stderr")
 	debugThreshold := fs.Duration("debug-threshold", 0, "print debug blocks only for requests at least this slow")
+	fs.DurationVar(&cfg.Stats.SlowMin, "slow", 0, "stats keep a request among the slowest (dashboard) only when it took at least this long")
+	fs.IntVar(&cfg.Stats.RecentErrors, "recent-errors", stats.DefaultRecentErrors, "failed requests the stats keep for the dashboard; negative keeps none")
 	var (
 		mod      Module
 		redisURL string
+		kafka    string
 	)
+	fs.StringVar(&kafka, "kafka", "", `Kafka bootstrap brokers (host:9092,...) for durable events; "" keeps them in the brokers' JetStream`)
 	if spec.Module != nil {
 		mod = spec.Module(fs)
 		fs.StringVar(&redisURL, "redis", "", `Redis URL (redis://[:password@]host:6379/0) for the service's data; "" keeps it in the brokers' JetStream`)
@@ -197,6 +203,15 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 		return ExitUsage
 	}
 	cfg.Service, cfg.Router, cfg.Logger = spec.Service, routes(), log
+	if kafka != "" {
+		bus, err := eventbus.NewKafka(eventbus.KafkaConfig{Brokers: eventbus.ParseBrokers(kafka), Logger: log})
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: -kafka: %v\n", spec.Service, err)
+			return ExitUsage
+		}
+		defer func() { _ = bus.Close() }()
+		cfg.DurableBus = bus
+	}
 	var closeStore func() error
 	if mod != nil {
 		cfg.Init = func(ctx context.Context, srv *logic.Server) error {

@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Opener) {
 		{"Create", testCreate},
 		{"Update", testUpdate},
 		{"Delete", testDelete},
+		{"WriteChain", testWriteChain},
 		{"BadKeys", testBadKeys},
 		{"GoodKeys", testGoodKeys},
 		{"Keys", testKeys},
@@ -343,6 +344,29 @@ func testDelete(t *testing.T, o store.Opener) {
 	}
 	wantKeys(t, kv, "", "b")
 	wantEntry(t, kv, "b", "2", 0)
+}
+
+// testWriteChain writes one key back to back: every write follows the
+// acknowledgement of the previous one, so each must succeed (a replicated
+// JetStream leader may still hold the previous write in flight).
+func testWriteChain(t *testing.T, o store.Opener) {
+	kv := openBucket(t, o, 0)
+	ctx := ctxFor(t, 6)
+	for i := range 100 {
+		rev, err := kv.Create(ctx, "k", []byte("c"))
+		if err != nil {
+			t.Fatalf("#%d: Create: %v", i, err)
+		}
+		if rev, err = kv.Update(ctx, "k", []byte("u"), rev); err != nil {
+			t.Fatalf("#%d: Update: %v", i, err)
+		}
+		if _, err = kv.Update(ctx, "k", []byte("u2"), rev); err != nil {
+			t.Fatalf("#%d: second Update: %v", i, err)
+		}
+		if err := kv.Delete(ctx, "k"); err != nil {
+			t.Fatalf("#%d: Delete: %v", i, err)
+		}
+	}
 }
 
 // call is one named operation of a table test.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/iogo-dev/iogo/pkg/broker"
 	"github.com/iogo-dev/iogo/pkg/broker/brokertest"
+	"github.com/iogo-dev/iogo/pkg/svcmain/svctest"
 	guildpb "github.com/iogo-dev/iogo/proto/guild"
 )
 
@@ -20,11 +21,11 @@ import (
 // instances. ns/op is per crowd; ns/join per join attempt.
 func BenchmarkJoinContention(b *testing.B) {
 	const crowd, free = 200, 50
-	for _, be := range backends {
+	for _, be := range svctest.Backends() {
 		for _, mode := range []string{"cas-only", "one-instance", "two-instances"} {
-			b.Run(be.name+"/"+mode, func(b *testing.B) {
+			b.Run(be.Name+"/"+mode, func(b *testing.B) {
 				br := brokertest.Start(b, broker.Config{})
-				st := be.open(b, br)
+				st := be.Open(b, br)
 				var gs []*Guilds
 				switch mode {
 				case "cas-only":

@@ -1,7 +1,6 @@
 package guild
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -14,44 +13,11 @@ import (
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/route"
 	"github.com/iogo-dev/iogo/pkg/store"
+	"github.com/iogo-dev/iogo/pkg/svcmain/svctest"
 	guildpb "github.com/iogo-dev/iogo/proto/guild"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
-
-// Routes of the test stack's stand-in login service: 1-0 binds the
-// connection to the int64 userID it is given.
-const loginCmd, loginSub int32 = 1, 0
-
-// startServer runs a logic server of service on b with r's routes and
-// subscriptions until the test ends.
-func startServer(t testing.TB, b *broker.Broker, service string, r *route.Router) *logic.Server {
-	t.Helper()
-	srv, err := logic.New(logic.Config{Service: service, Router: r, Brokers: []string{b.ClientURL()}, Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-	})
-	return srv
-}
-
-// startLogin runs the stand-in login service.
-func startLogin(t testing.TB, b *broker.Broker) {
-	r := route.NewRouter()
-	route.Handle(r.Group(loginCmd), loginSub, func(c *logic.Ctx, id int64) (int64, error) {
-		return id, c.Bind(id)
-	}, route.Public())
-	startServer(t, b, "testlogin", r)
-}
 
 // startListener runs another service that subscribes to the guild
 // events; they arrive on the returned channel.
@@ -62,43 +28,14 @@ func startListener(t testing.TB, b *broker.Broker) <-chan *guildpb.GuildEvent {
 		ch <- ev
 		return nil
 	})
-	startServer(t, b, "listener", r)
+	svctest.Logic(t, b, logic.Config{Service: "listener", Router: r, Logger: testLogger()})
 	return ch
 }
 
-// startGate runs an external server with WebSocket on a random port.
-func startGate(t testing.TB, b *broker.Broker) string {
+// player dials gate g and logs in as id through the stand-in login.
+func player(t testing.TB, g *external.Server, id int64) *client.Client {
 	t.Helper()
-	g, err := external.New(external.Config{WSAddr: "127.0.0.1:0", Brokers: []string{b.ClientURL()}, Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Start(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := g.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-	})
-	return "ws://" + g.WSAddr().String() + "/websocket"
-}
-
-// player dials url and logs in as id.
-func player(t testing.TB, url string, id int64) *client.Client {
-	t.Helper()
-	ctx := ctxT(t)
-	c, err := client.Dial(ctx, url, client.WithPushBuffer(256))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	if _, err := client.Call[int64, int64](ctx, c, loginCmd, loginSub, id); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return svctest.Player(t, g, id, client.WithPushBuffer(256))
 }
 
 // call calls guild route sub.
@@ -143,12 +80,12 @@ func waitEvent(t testing.TB, c *client.Client, kind guildpb.GuildEventKind, user
 
 // stack starts a broker's worth of the whole system: two guild instances,
 // the login stand-in, an event listener in another service and a gate.
-func stack(t *testing.T, b *broker.Broker, st store.Opener) (url string, events <-chan *guildpb.GuildEvent) {
+func stack(t *testing.T, b *broker.Broker, st store.Opener) (gate *external.Server, events <-chan *guildpb.GuildEvent) {
 	startInstance(t, b, st, Config{})
 	startInstance(t, b, st, Config{})
-	startLogin(t, b)
+	svctest.Logic(t, b, logic.Config{Service: "testlogin", Router: svctest.LoginRouter(), Logger: testLogger()})
 	events = startListener(t, b)
-	return startGate(t, b), events
+	return svctest.Gate(t, b), events
 }
 
 func TestEndToEnd(t *testing.T) {

@@ -170,7 +170,8 @@ type Config struct {
 	ClaimGrace time.Duration
 	// Bucket is the store bucket; default DefaultBucket.
 	Bucket string
-	// Logger receives the service's warnings; nil discards them.
+	// Logger receives the service's warnings; nil means the logic
+	// server's logger (a nil one given to NewGuilds discards them).
 	Logger *slog.Logger
 }
 

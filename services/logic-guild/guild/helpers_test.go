@@ -14,26 +14,13 @@ import (
 	"github.com/iogo-dev/iogo/pkg/broker/brokertest"
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/store"
-	"github.com/iogo-dev/iogo/pkg/store/redistest"
+	"github.com/iogo-dev/iogo/pkg/svcmain/svctest"
 	guildpb "github.com/iogo-dev/iogo/proto/guild"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
 )
 
-// fasthttp (the gate's WebSocket server) keeps a process-wide clock and a
-// worker-pool cleaner that notices Shutdown only after its idle period;
-// kcp-go starts its scheduler when loaded. None belongs to a test.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
-		goleak.IgnoreAnyFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).sched"),
-		goleak.IgnoreAnyFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).prepend"),
-	)
-}
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, svctest.LeakOptions()...) }
 
 // testLogger discards logs unless IOGO_TEST_LOG=1.
 func testLogger() *slog.Logger {
@@ -43,49 +30,15 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// backend is a store backend the tests run on.
-type backend struct {
-	name string
-	// open starts what the backend needs for the test and returns an
-	// opener; b is the test's broker.
-	open func(t testing.TB, b *broker.Broker) store.Opener
-}
-
-// backends are the store backends every main test runs on.
-var backends = []backend{
-	{"jetstream", func(t testing.TB, b *broker.Broker) store.Opener {
-		nc := connect(t, b)
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return store.NewJetStream(js)
-	}},
-	{"redis", func(t testing.TB, _ *broker.Broker) store.Opener {
-		rdb := redis.NewClient(&redis.Options{Addr: redistest.Start(t)})
-		t.Cleanup(func() { _ = rdb.Close() })
-		return store.NewRedis(rdb)
-	}},
-}
-
-// forEachBackend runs f as a subtest per backend, each with a broker of its own.
+// forEachBackend runs f as a subtest per store backend, each with a
+// broker of its own.
 func forEachBackend(t *testing.T, f func(t *testing.T, b *broker.Broker, st store.Opener)) {
-	for _, be := range backends {
-		t.Run(be.name, func(t *testing.T) {
+	for _, be := range svctest.Backends() {
+		t.Run(be.Name, func(t *testing.T) {
 			b := brokertest.Start(t, broker.Config{})
-			f(t, b, be.open(t, b))
+			f(t, b, be.Open(t, b))
 		})
 	}
-}
-
-func connect(t testing.TB, b *broker.Broker) *nats.Conn {
-	t.Helper()
-	nc, err := nats.Connect(b.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
 }
 
 func ctxT(t testing.TB) context.Context {
@@ -171,33 +124,12 @@ type instance struct {
 }
 
 // startInstance runs an instance of the guild service (a logic server with
-// the module opened on st) on broker b until the test ends. extra routers'
-// routes are served by the same server when given (a test login route).
+// the module opened on st) on broker b until the test ends.
 func startInstance(t testing.TB, b *broker.Broker, st store.Opener, cfg Config) *instance {
 	t.Helper()
 	cfg.Logger = testLogger()
 	m := New(cfg)
-	srv, err := logic.New(logic.Config{Service: Service, Router: m.Router(), Brokers: []string{b.ClientURL()}, Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := ctxT(t)
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-		if err := m.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	if err := m.Open(ctx, srv, st); err != nil {
-		t.Fatal(err)
-	}
+	srv := svctest.Module(t, b, logic.Config{Service: Service, Logger: testLogger()}, m, st)
 	return &instance{m: m, srv: srv}
 }
 

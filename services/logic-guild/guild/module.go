@@ -75,7 +75,11 @@ func (m *Module) Open(ctx context.Context, srv *logic.Server, st store.Opener) e
 			notify = cl
 		}
 	}
-	g, err := NewGuilds(m.cfg, kv, exec, notify, m.cfg.Logger)
+	log := m.cfg.Logger
+	if log == nil {
+		log = srv.Logger()
+	}
+	g, err := NewGuilds(m.cfg, kv, exec, notify, log)
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ var e2eTests = []struct {
 
 func TestE2E(t *testing.T) {
 	for _, be := range backends {
-		t.Run(be.name, func(t *testing.T) {
+		t.Run(be.Name, func(t *testing.T) {
 			for _, tt := range e2eTests {
 				t.Run(tt.name, func(t *testing.T) { tt.fn(t, be) })
 			}

@@ -71,7 +71,7 @@ type Config struct {
 	// Verifiers are the external identity providers by name, for
 	// CustomLogin and LinkCustom.
 	Verifiers map[string]Verifier
-	// Logger; default slog.Default().
+	// Logger receives the module's logs; default: the logic server's.
 	Logger *slog.Logger
 	// Now returns the current time (tests); default time.Now.
 	Now func() time.Time
@@ -98,9 +98,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RateAccount == 0 {
 		c.RateAccount = DefaultRateAccount
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -221,6 +218,9 @@ func (m *Module) SetVerifier(name string, v Verifier) { m.cfg.Verifiers[name] = 
 // the handlers stateful. It implements svcmain.Module.
 func (m *Module) Open(ctx context.Context, srv *logic.Server, st store.Opener) error {
 	cfg := m.cfg.withDefaults()
+	if cfg.Logger == nil {
+		cfg.Logger = srv.Logger()
+	}
 	if err := cfg.validate(); err != nil {
 		return err
 	}

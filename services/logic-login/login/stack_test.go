@@ -18,21 +18,12 @@ import (
 	"github.com/iogo-dev/iogo/pkg/external"
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/store"
-	"github.com/iogo-dev/iogo/pkg/store/redistest"
+	"github.com/iogo-dev/iogo/pkg/svcmain/svctest"
 	loginpb "github.com/iogo-dev/iogo/proto/login"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
-		goleak.IgnoreAnyFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).sched"),
-		goleak.IgnoreAnyFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).prepend"),
-	)
-}
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, svctest.LeakOptions()...) }
 
 // testSecret signs the tokens of every test stack.
 const testSecret = "test-secret-0123456789abcdef0123456789"
@@ -69,34 +60,11 @@ type stack struct {
 	st    store.Opener
 }
 
-// backend is a store backend the end-to-end tests run on: open returns an
-// Opener; nc is a connection to the stack's broker.
-type backend struct {
-	name string
-	open func(t testing.TB, nc *nats.Conn) store.Opener
-}
+// backend is a store backend the end-to-end tests run on.
+type backend = svctest.Backend
 
 // backends are the store backends of the end-to-end tests.
-var backends = []backend{{"jetstream", jetStreamBackend}, {"redis", redisBackend}}
-
-// jetStreamBackend keeps the data on the stack's own broker.
-func jetStreamBackend(t testing.TB, nc *nats.Conn) store.Opener {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return store.NewJetStream(js)
-}
-
-// redisBackend keeps the data on a redis-server of the test's own.
-func redisBackend(t testing.TB, _ *nats.Conn) store.Opener {
-	rdb, err := store.RedisFromURL("redis://" + redistest.Start(t) + "/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rdb.Close() })
-	return store.NewRedis(rdb)
-}
+var backends = svctest.Backends()
 
 // startStack starts n login instances configured by cfg (Secret, Argon2,
 // Now and Logger filled in when unset).
@@ -115,59 +83,17 @@ func startStack(t testing.TB, be backend, cfg Config, n int, opts ...func(*logic
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger()
 	}
-	b := brokertest.Start(t, broker.Config{DontListen: true})
-	conn := func(name string) *nats.Conn {
-		nc, err := b.InProcessConn(nats.Name(name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		return nc
-	}
-	s.st = be.open(t, conn("store"))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	b := brokertest.Start(t, broker.Config{})
+	s.st = be.Open(t, b)
 	for i := range n {
 		m := New(cfg)
-		lc := logic.Config{
-			Service: Service, Router: m.Router(), InstanceID: fmt.Sprintf("login-%d", i), Conn: conn("login"),
-			Logger: cfg.Logger, DisableStats: true,
-			Init: func(ctx context.Context, srv *logic.Server) error { return m.Open(ctx, srv, s.st) },
-		}
+		lc := logic.Config{Service: Service, InstanceID: fmt.Sprintf("login-%d", i), Logger: cfg.Logger, DisableStats: true}
 		for _, o := range opts {
 			o(&lc)
 		}
-		srv, err := logic.New(lc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := srv.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := srv.Shutdown(ctx); err != nil {
-				t.Error(err)
-			}
-			_ = m.Close()
-		})
-		s.mods, s.srvs = append(s.mods, m), append(s.srvs, srv)
+		s.mods, s.srvs = append(s.mods, m), append(s.srvs, svctest.Module(t, b, lc, m, s.st))
 	}
-	gate, err := external.New(external.Config{TCPAddr: "127.0.0.1:0", Conn: conn("gate"), Logger: cfg.Logger, RateLimit: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := gate.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := gate.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-	})
+	gate := svctest.Gate(t, b, func(c *external.Config) { c.Logger = cfg.Logger })
 	s.url = "tcp://" + gate.TCPAddr().String()
 	return s
 }

@@ -58,7 +58,7 @@ type Config struct {
 	// ExpireInterval is how often the service looks for periods to drop;
 	// default DefaultExpireInterval. Maintain does it on demand.
 	ExpireInterval time.Duration
-	// Logger receives the service's logs; nil discards them.
+	// Logger receives the service's logs; nil means the logic server's.
 	Logger *slog.Logger
 }
 
@@ -112,8 +112,9 @@ func New(cfg Config) (*Module, error) {
 	if cfg.ExpireInterval <= 0 {
 		cfg.ExpireInterval = DefaultExpireInterval
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler) // until Open gives the server's
 	}
 	clock := cfg.Clock
 	if clock == nil {
@@ -124,7 +125,7 @@ func New(cfg Config) (*Module, error) {
 			return nil, err
 		}
 	}
-	return &Module{cfg: cfg, log: cfg.Logger, clock: clock, boards: map[string]*board{}}, nil
+	return &Module{cfg: cfg, log: log, clock: clock, boards: map[string]*board{}}, nil
 }
 
 // FromFlags returns a module configured by flags on fs (-boards,
@@ -139,12 +140,15 @@ func FromFlags(fs *flag.FlagSet) *Module {
 func (s *Module) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&s.boardsSpec, "boards", "", `boards to create at start: inline JSON or a JSON file, e.g. [{"id":"weekly","reset":"0 0 * * 1"}]`)
 	fs.IntVar(&s.cfg.MetadataLimit, "metadata-limit", DefaultMetadataLimit, "longest record metadata accepted, in bytes")
-	fs.StringVar(&s.redisURL, "redis-zset", "", "keep boards in Redis sorted sets at this URL (redis://host:port/db) instead of the in-memory index over the store")
+	fs.StringVar(&s.redisURL, "redis-zset", "", "keep boards in Redis sorted sets at this URL (redis://host:port/db) while the rest stays in the store; with -redis they are there already")
 }
 
 // Open loads the board configurations and records and creates the
 // configured boards. srv may be nil (the Go API alone).
-func (s *Module) Open(ctx context.Context, _ *logic.Server, st store.Opener) error {
+func (s *Module) Open(ctx context.Context, srv *logic.Server, st store.Opener) error {
+	if s.cfg.Logger == nil && srv != nil {
+		s.log = srv.Logger()
+	}
 	declared, err := ParseBoards(s.boardsSpec)
 	if err != nil {
 		return err
@@ -188,6 +192,11 @@ func (s *Module) Open(ctx context.Context, _ *logic.Server, st store.Opener) err
 			return fmt.Errorf("rank: redis: %w", err)
 		}
 		s.backend = NewRedisBoards(s.rdb, "")
+	case isRedis(st):
+		// The service's store is Redis (-redis): boards live in its
+		// sorted sets, which rank across instances by themselves.
+		rdb, _ := store.RedisClient(st)
+		s.backend = NewRedisBoards(rdb, "")
 	default:
 		kv, err := st.Open(ctx, store.Bucket{Name: RecordsBucket, Description: "rank: leaderboard records"})
 		if err != nil {
@@ -206,6 +215,12 @@ func (s *Module) Open(ctx context.Context, _ *logic.Server, st store.Opener) err
 	go s.maintainLoop(wctx)
 	ok = true
 	return nil
+}
+
+// isRedis reports whether st is the Redis store.
+func isRedis(st store.Opener) bool {
+	_, ok := store.RedisClient(st)
+	return ok
 }
 
 // Close stops the watches and the maintenance, and closes the backend.
