@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iogo-dev/iogo/services/logic-rank/internal/skiplist"
+	"github.com/iogo-dev/iogo/services/logic-rank/internal/ostree"
 )
 
 var benchSizes = []int{10_000, 100_000, 1_000_000}
@@ -14,7 +14,7 @@ var benchSizes = []int{10_000, 100_000, 1_000_000}
 // benchIndex returns the in-memory index of one board period with n
 // owners, as the KV backend holds it.
 func benchIndex(n int) *index {
-	x := &index{sort: Descending, list: skiplist.New[*entry](1), owners: make(map[int64]*entry, n)}
+	x := &index{sort: Descending, tree: ostree.New[*entry](), owners: make(map[int64]*entry, n)}
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range n {
 		x.put(Record{Owner: int64(i), Score: r.Int64N(1 << 30), Updated: int64(i)}, 1)

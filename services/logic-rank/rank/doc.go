@@ -6,7 +6,7 @@
 //
 // The service ([Module]) keeps board configurations and periods; records
 // and ranks live in a [Boards] backend: by default an in-memory
-// order-statistic skip list per board period, persisted in store.KV and
+// order-statistic B+tree per board period, persisted in store.KV and
 // kept in step across instances by the store's watch ([NewKVBoards]); or
 // Redis sorted sets ([NewRedisBoards]). Both pass the suite of package
 // ranktest.

@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/store"
-	"github.com/iogo-dev/iogo/services/logic-rank/internal/skiplist"
+	"github.com/iogo-dev/iogo/services/logic-rank/internal/ostree"
 )
 
 // The KV backend keeps every board period of the bucket in memory, in an
-// order-statistic skip list per period, and persists each record under
+// order-statistic B+tree per period, and persists each record under
 //
 //	r.<board>.<period>.<owner>
 //
@@ -49,13 +49,13 @@ type scopeID struct {
 type index struct {
 	mu     sync.RWMutex
 	sort   Sort
-	list   *skiplist.List[*entry]
+	tree   *ostree.Tree[*entry]
 	owners map[int64]*entry
 }
 
 type entry struct {
 	rec Record // Rank unset
-	key skiplist.Key
+	key ostree.Key
 	rev uint64
 }
 
@@ -73,7 +73,6 @@ type kvBoards struct {
 	// dropped holds, per expired period, the newest revision it had:
 	// watch events up to it arrive late and must not bring it back.
 	dropped map[scopeID]uint64
-	seed    uint64
 }
 
 // NewKVBoards returns the default Boards backend: an in-memory
@@ -166,7 +165,7 @@ func (b *kvBoards) sweep(seen map[string]bool) {
 		idx.mu.Lock()
 		for owner, e := range idx.owners {
 			if !seen[recordKey(id.board, id.period, owner)] {
-				idx.list.Delete(e.key)
+				idx.tree.Delete(e.key)
 				delete(idx.owners, owner)
 			}
 		}
@@ -232,8 +231,7 @@ func (b *kvBoards) index(id scopeID, s Sort) *index {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if idx = b.scopes[id]; idx == nil {
-		b.seed++
-		idx = &index{sort: s, list: skiplist.New[*entry](b.seed), owners: map[int64]*entry{}}
+		idx = &index{sort: s, tree: ostree.New[*entry](), owners: map[int64]*entry{}}
 		b.scopes[id] = idx
 	}
 	return idx
@@ -254,16 +252,16 @@ func (x *index) put(rec Record, rev uint64) int64 {
 	e := x.owners[rec.Owner]
 	if e != nil {
 		if rev <= e.rev {
-			return int64(x.list.Rank(e.key))
+			return int64(x.tree.Rank(e.key))
 		}
-		x.list.Delete(e.key)
+		x.tree.Delete(e.key)
 	} else {
 		e = &entry{}
 		x.owners[rec.Owner] = e
 	}
 	rec.Rank = 0
 	e.rec, e.key, e.rev = rec, rec.key(x.sort), rev
-	return int64(x.list.Insert(e.key, e))
+	return int64(x.tree.Insert(e.key, e))
 }
 
 // remove deletes the owner's record unless the index holds a revision
@@ -272,7 +270,7 @@ func (x *index) remove(owner int64, rev uint64) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if e := x.owners[owner]; e != nil && (rev == 0 || e.rev <= rev) {
-		x.list.Delete(e.key)
+		x.tree.Delete(e.key)
 		delete(x.owners, owner)
 	}
 }
@@ -290,14 +288,14 @@ func (x *index) maxRev() uint64 {
 
 // full reports whether the period holds max records or more and k would
 // rank after the last.
-func (x *index) full(max int64, k skiplist.Key) bool {
+func (x *index) full(max int64, k ostree.Key) bool {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	n := x.list.Len()
+	n := x.tree.Len()
 	if int64(n) < max {
 		return false
 	}
-	last := x.list.At(n)
+	last := x.tree.At(n)
 	return !k.Less(last.Key())
 }
 
@@ -306,7 +304,7 @@ func (x *index) beyond(max int64) []int64 {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	var out []int64
-	for it := x.list.At(int(max) + 1); it.Valid(); it.Next() {
+	for it := x.tree.At(int(max) + 1); it.Valid(); it.Next() {
 		out = append(out, it.Value().rec.Owner)
 	}
 	return out
@@ -383,16 +381,16 @@ func (b *kvBoards) Top(_ context.Context, s Scope, after *Record, limit int) ([]
 	}
 	idx.mu.RLock()
 	defer idx.mu.RUnlock()
-	var it skiplist.Iter[*entry]
+	var it ostree.Iter[*entry]
 	if after == nil {
-		it = idx.list.At(1)
+		it = idx.tree.At(1)
 	} else {
-		it = idx.list.After(after.key(idx.sort))
+		it = idx.tree.After(after.key(idx.sort))
 	}
 	return collect(it, limit), nil
 }
 
-func collect(it skiplist.Iter[*entry], limit int) []Record {
+func collect(it ostree.Iter[*entry], limit int) []Record {
 	out := make([]Record, 0, min(limit, 128))
 	for ; it.Valid() && len(out) < limit; it.Next() {
 		r := it.Value().rec
@@ -414,7 +412,7 @@ func (b *kvBoards) Get(_ context.Context, s Scope, owner int64) (Record, bool, e
 		return Record{}, false, nil
 	}
 	r := e.rec
-	r.Rank = int64(idx.list.Rank(e.key))
+	r.Rank = int64(idx.tree.Rank(e.key))
 	return r, true, nil
 }
 
@@ -429,8 +427,8 @@ func (b *kvBoards) Around(_ context.Context, s Scope, owner int64, limit int) ([
 	if e == nil {
 		return nil, nil
 	}
-	r := int64(idx.list.Rank(e.key))
-	return collect(idx.list.At(int(window(r, int64(idx.list.Len()), limit))), limit), nil
+	r := int64(idx.tree.Rank(e.key))
+	return collect(idx.tree.At(int(window(r, int64(idx.tree.Len()), limit))), limit), nil
 }
 
 func (b *kvBoards) Owners(_ context.Context, s Scope, owners []int64) ([]Record, error) {
@@ -443,7 +441,7 @@ func (b *kvBoards) Owners(_ context.Context, s Scope, owners []int64) ([]Record,
 	for _, o := range owners {
 		if e := idx.owners[o]; e != nil && !slices.ContainsFunc(out, func(r Record) bool { return r.Owner == o }) {
 			r := e.rec
-			r.Rank = int64(idx.list.Rank(e.key))
+			r.Rank = int64(idx.tree.Rank(e.key))
 			out = append(out, r)
 		}
 	}
@@ -459,7 +457,7 @@ func (b *kvBoards) Count(_ context.Context, s Scope) (int64, error) {
 	}
 	idx.mu.RLock()
 	defer idx.mu.RUnlock()
-	return int64(idx.list.Len()), nil
+	return int64(idx.tree.Len()), nil
 }
 
 func (b *kvBoards) Remove(ctx context.Context, s Scope, owner int64) error {

@@ -7,7 +7,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/iogo-dev/iogo/services/logic-rank/internal/skiplist"
+	"github.com/iogo-dev/iogo/services/logic-rank/internal/ostree"
 )
 
 // Submission is a score submitted for an owner.
@@ -41,8 +41,8 @@ type Record struct {
 // key returns the record's position in a board of the given order: the
 // index sorts keys ascending, so a descending board stores ^score, which
 // reverses the order of signed integers without overflow.
-func (r *Record) key(s Sort) skiplist.Key {
-	k := skiplist.Key{A: r.Score, B: r.Subscore, C: r.Updated, D: r.Owner}
+func (r *Record) key(s Sort) ostree.Key {
+	k := ostree.Key{A: r.Score, B: r.Subscore, C: r.Updated, D: r.Owner}
 	if s == Descending {
 		k.A, k.B = ^k.A, ^k.B
 	}
@@ -178,7 +178,7 @@ func decodeRecord(b []byte, owner int64) (Record, Sort, error) {
 // encodeKey renders a sort key as 32 bytes whose byte order is the key
 // order: each field big-endian with its sign bit flipped. Redis sorts the
 // members of a sorted set with equal scores this way (memcmp).
-func encodeKey(k skiplist.Key) []byte {
+func encodeKey(k ostree.Key) []byte {
 	b := make([]byte, 32)
 	for i, v := range [4]int64{k.A, k.B, k.C, k.D} {
 		binary.BigEndian.PutUint64(b[i*8:], uint64(v)^(1<<63))
@@ -187,13 +187,13 @@ func encodeKey(k skiplist.Key) []byte {
 }
 
 // decodeKey is the inverse of encodeKey.
-func decodeKey(b []byte) (skiplist.Key, bool) {
+func decodeKey(b []byte) (ostree.Key, bool) {
 	if len(b) != 32 {
-		return skiplist.Key{}, false
+		return ostree.Key{}, false
 	}
 	var v [4]int64
 	for i := range v {
 		v[i] = int64(binary.BigEndian.Uint64(b[i*8:]) ^ (1 << 63))
 	}
-	return skiplist.Key{A: v[0], B: v[1], C: v[2], D: v[3]}, true
+	return ostree.Key{A: v[0], B: v[1], C: v[2], D: v[3]}, true
 }

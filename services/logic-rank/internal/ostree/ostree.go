@@ -1,0 +1,584 @@
+// Package ostree is an order-statistic B+tree: a sorted set of keys, each
+// with a value, where insert, delete, rank (position of a key) and select
+// (key at a position) all take O(log n) time.
+//
+// The tree is built for the cache: nodes are wide (up to 64 keys, stored
+// inline in arrays, so a node search is a binary search over contiguous
+// memory), every inner node keeps the number of keys below each child (the
+// rank of a key is the sum of the counts left of the search path), and the
+// leaves are linked in key order, so a range scan walks arrays. At a
+// million keys the tree is four levels deep and a lookup touches a few
+// dozen cache lines, most of them in the top levels, which stay cached.
+//
+// Keys are ordered ascending by (A, B, C, D), compared as signed integers;
+// callers map their own order onto that (the rank service maps a
+// descending score x to ^x). Keys are unique: inserting a present key
+// replaces its value.
+//
+// A Tree is not safe for concurrent use; its owner guards it.
+package ostree
+
+const (
+	// leafCap and innerCap are the node widths. A leaf of 64 keys and
+	// values is 2.5 KiB, an inner node of 64 children 3.5 KiB.
+	width    = 64
+	leafCap  = width
+	innerCap = width
+	// A node below its minimum (other than the root's only child) is
+	// merged with a neighbour or takes keys from it.
+	leafMin  = leafCap / 4
+	innerMin = innerCap / 4
+)
+
+// Key is the sort key of an entry, compared field by field.
+type Key struct {
+	A, B, C, D int64
+}
+
+// Less reports whether k sorts before o.
+func (k Key) Less(o Key) bool {
+	if k.A != o.A {
+		return k.A < o.A
+	}
+	if k.B != o.B {
+		return k.B < o.B
+	}
+	if k.C != o.C {
+		return k.C < o.C
+	}
+	return k.D < o.D
+}
+
+// keys is the key array of a node, split by field: the first fields side
+// by side, so a binary search reads 8 bytes per probe and the rest only on
+// a tie of the first field.
+type keys struct {
+	a [width]int64
+	t [width]tail
+}
+
+// tail is the fields of a key after the first.
+type tail struct{ B, C, D int64 }
+
+func (k *keys) at(i int) Key {
+	t := &k.t[i]
+	return Key{k.a[i], t.B, t.C, t.D}
+}
+
+func (k *keys) set(i int, key Key) {
+	k.a[i], k.t[i] = key.A, tail{key.B, key.C, key.D}
+}
+
+func (k *keys) tail(i int) *tail { return &k.t[i] }
+
+// greater reports whether key i is greater than key.
+func (k *keys) greater(i int, key Key) bool {
+	return k.a[i] > key.A || k.a[i] == key.A && key.lessTail(&k.t[i])
+}
+
+// less reports whether t sorts before the tail of key.
+func (t *tail) less(key Key) bool {
+	if t.B != key.B {
+		return t.B < key.B
+	}
+	if t.C != key.C {
+		return t.C < key.C
+	}
+	return t.D < key.D
+}
+
+// lessTail reports whether the tail of k sorts before t.
+func (k Key) lessTail(t *tail) bool {
+	if k.B != t.B {
+		return k.B < t.B
+	}
+	if k.C != t.C {
+		return k.C < t.C
+	}
+	return k.D < t.D
+}
+
+// move copies keys [from, to) of src to position at of k and returns how
+// many it copied; src may be k.
+func (k *keys) move(at int, src *keys, from, to int) int {
+	copy(k.t[at:], src.t[from:to])
+	return copy(k.a[at:], src.a[from:to])
+}
+
+type leaf[V any] struct {
+	n    int
+	next *leaf[V]
+	keys keys
+	vals [leafCap]V
+}
+
+// inner is a node above the leaves. Its children are inner nodes, or
+// leaves when leafKids is set; only the matching array is used.
+type inner[V any] struct {
+	n        int
+	leafKids bool
+	// keys[i], i >= 1, is a lower bound of child i's keys and greater
+	// than every key of child i-1. keys[0] is the node's own lower bound,
+	// the parent's separator for it (zero in the leftmost nodes), so
+	// children keep their bound when they move between siblings.
+	keys   keys
+	counts [innerCap]int // keys in the subtree of each child
+	kids   [innerCap]*inner[V]
+	leaves [innerCap]*leaf[V]
+}
+
+// Tree is an order-statistic B+tree of keys with values of type V. The
+// zero value is not usable; call New.
+type Tree[V any] struct {
+	root   *inner[V] // never nil; at least one child
+	length int
+}
+
+// New returns an empty tree.
+func New[V any]() *Tree[V] {
+	return &Tree[V]{root: &inner[V]{n: 1, leafKids: true, leaves: [innerCap]*leaf[V]{0: {}}}}
+}
+
+// Len returns the number of keys.
+func (t *Tree[V]) Len() int { return t.length }
+
+// child returns the index of the child of x whose range holds k: the
+// number of separators keys[1:n] that are <= k.
+func (x *inner[V]) child(k Key) int {
+	lo, hi := 1, x.n // invariant: keys[<lo] <= k, keys[>=hi] > k
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if x.keys.greater(m, k) {
+			hi = m
+		} else {
+			lo = m + 1
+		}
+	}
+	return lo - 1
+}
+
+// below returns the number of keys in the children of x before child i;
+// total is the number of keys under x.
+func (x *inner[V]) below(i, total int) int {
+	r := 0
+	if i <= x.n/2 {
+		for _, c := range x.counts[:i] {
+			r += c
+		}
+		return r
+	}
+	for _, c := range x.counts[i:x.n] {
+		r += c
+	}
+	return total - r
+}
+
+// search returns the position of the first key of l that is not less
+// than k, and whether it is k.
+func (l *leaf[V]) search(k Key) (int, bool) {
+	lo, hi := 0, l.n
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if x := &l.keys; x.a[m] < k.A || x.a[m] == k.A && x.tail(m).less(k) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < l.n && l.keys.at(lo) == k
+}
+
+// Insert adds key with val and returns its rank (1-based). A key already
+// present gets val and keeps its place.
+func (t *Tree[V]) Insert(key Key, val V) int {
+	rank, added, right, sep := t.insert(t.root, t.length, key, val)
+	if added {
+		t.length++
+	}
+	if right != nil {
+		old := t.root
+		t.root = &inner[V]{n: 2}
+		t.root.keys.set(1, sep)
+		t.root.counts[0], t.root.counts[1] = old.total(), right.total()
+		t.root.kids[0], t.root.kids[1] = old, right
+	}
+	return rank
+}
+
+func (x *inner[V]) total() int {
+	s := 0
+	for _, c := range x.counts[:x.n] {
+		s += c
+	}
+	return s
+}
+
+// insert adds key under x, which holds total keys. It returns the key's
+// rank within x, whether it was added, and, when x had to split, the new
+// right sibling and its lower bound.
+func (t *Tree[V]) insert(x *inner[V], total int, key Key, val V) (rank int, added bool, right *inner[V], sep Key) {
+	i := x.child(key)
+	before := x.below(i, total)
+	var (
+		newLeaf  *leaf[V]
+		newInner *inner[V]
+		newSep   Key
+	)
+	if x.leafKids {
+		l := x.leaves[i]
+		p, found := l.search(key)
+		if found {
+			l.vals[p] = val
+			return before + p + 1, false, nil, Key{}
+		}
+		rank = p + 1
+		if l.n == leafCap {
+			newLeaf = l.split()
+			if p > l.n {
+				p -= l.n
+				l = newLeaf
+			}
+			newSep = newLeaf.keys.at(0)
+		}
+		l.keys.move(p+1, &l.keys, p, l.n)
+		copy(l.vals[p+1:l.n+1], l.vals[p:l.n])
+		l.keys.set(p, key)
+		l.vals[p] = val
+		l.n++
+		if newLeaf != nil {
+			x.counts[i] = x.leaves[i].n
+		} else {
+			x.counts[i]++
+		}
+	} else {
+		var ok bool
+		rank, ok, newInner, newSep = t.insert(x.kids[i], x.counts[i], key, val)
+		if !ok {
+			return before + rank, false, nil, Key{}
+		}
+		x.counts[i]++
+		if newInner != nil {
+			x.counts[i] = x.kids[i].total()
+		}
+	}
+	rank += before
+	if newLeaf == nil && newInner == nil {
+		return rank, true, nil, Key{}
+	}
+	// A child split: its new right sibling goes in at i+1.
+	at, n := i+1, newLeaf.count(newInner)
+	if x.n == innerCap {
+		right = x.split()
+		sep = right.keys.at(0)
+		if at > x.n {
+			right.insertAt(at-x.n, newSep, n, newInner, newLeaf)
+			return rank, true, right, sep
+		}
+	}
+	x.insertAt(at, newSep, n, newInner, newLeaf)
+	return rank, true, right, sep
+}
+
+// count returns the number of keys of the new node of a split: l, or x
+// when l is nil.
+func (l *leaf[V]) count(x *inner[V]) int {
+	if l != nil {
+		return l.n
+	}
+	return x.total()
+}
+
+// split moves the upper half of a full leaf to a new leaf, linked after
+// it, and returns the new leaf.
+func (l *leaf[V]) split() *leaf[V] {
+	r := &leaf[V]{next: l.next}
+	h := l.n / 2
+	r.n = r.keys.move(0, &l.keys, h, l.n)
+	copy(r.vals[:], l.vals[h:l.n])
+	clear(l.vals[h:l.n])
+	l.n = h
+	l.next = r
+	return r
+}
+
+// split moves the upper half of a full inner node to a new node and
+// returns it; the new node's keys[0] is its lower bound.
+func (x *inner[V]) split() *inner[V] {
+	r := &inner[V]{leafKids: x.leafKids}
+	h := x.n / 2
+	r.n = r.keys.move(0, &x.keys, h, x.n)
+	copy(r.counts[:], x.counts[h:x.n])
+	if x.leafKids {
+		copy(r.leaves[:], x.leaves[h:x.n])
+		clear(x.leaves[h:x.n])
+	} else {
+		copy(r.kids[:], x.kids[h:x.n])
+		clear(x.kids[h:x.n])
+	}
+	x.n = h
+	return r
+}
+
+// insertAt puts a child with lower bound k and n keys at position i.
+func (x *inner[V]) insertAt(i int, k Key, n int, kid *inner[V], l *leaf[V]) {
+	x.keys.move(i+1, &x.keys, i, x.n)
+	copy(x.counts[i+1:x.n+1], x.counts[i:x.n])
+	x.keys.set(i, k)
+	x.counts[i] = n
+	if x.leafKids {
+		copy(x.leaves[i+1:x.n+1], x.leaves[i:x.n])
+		x.leaves[i] = l
+	} else {
+		copy(x.kids[i+1:x.n+1], x.kids[i:x.n])
+		x.kids[i] = kid
+	}
+	x.n++
+}
+
+// removeAt drops the child at position i.
+func (x *inner[V]) removeAt(i int) {
+	x.keys.move(i, &x.keys, i+1, x.n)
+	copy(x.counts[i:], x.counts[i+1:x.n])
+	if x.leafKids {
+		copy(x.leaves[i:], x.leaves[i+1:x.n])
+		x.leaves[x.n-1] = nil
+	} else {
+		copy(x.kids[i:], x.kids[i+1:x.n])
+		x.kids[x.n-1] = nil
+	}
+	x.n--
+}
+
+// Delete removes key and reports whether it was present.
+func (t *Tree[V]) Delete(key Key) bool {
+	if !t.delete(t.root, key) {
+		return false
+	}
+	t.length--
+	for t.root.n == 1 && !t.root.leafKids {
+		t.root = t.root.kids[0]
+	}
+	return true
+}
+
+func (t *Tree[V]) delete(x *inner[V], key Key) bool {
+	i := x.child(key)
+	if x.leafKids {
+		l := x.leaves[i]
+		p, found := l.search(key)
+		if !found {
+			return false
+		}
+		l.keys.move(p, &l.keys, p+1, l.n)
+		copy(l.vals[p:], l.vals[p+1:l.n])
+		l.n--
+		var zero V
+		l.vals[l.n] = zero
+		x.counts[i]--
+		if l.n < leafMin && x.n > 1 {
+			x.fixLeaf(i)
+		}
+		return true
+	}
+	c := x.kids[i]
+	if !t.delete(c, key) {
+		return false
+	}
+	x.counts[i]--
+	if c.n < innerMin && x.n > 1 {
+		x.fixInner(i)
+	}
+	return true
+}
+
+// fixLeaf refills the underfull leaf child i from a neighbour: the two
+// merge when they fit in one leaf, else they share their keys evenly.
+func (x *inner[V]) fixLeaf(i int) {
+	j := i - 1
+	if i == 0 {
+		j = 0
+	}
+	l, r := x.leaves[j], x.leaves[j+1]
+	if l.n+r.n <= leafCap {
+		l.keys.move(l.n, &r.keys, 0, r.n)
+		copy(l.vals[l.n:], r.vals[:r.n])
+		l.n += r.n
+		l.next = r.next
+		x.counts[j] = l.n
+		x.removeAt(j + 1)
+		return
+	}
+	h := (l.n + r.n) / 2
+	if l.n < h { // move r's head to l's tail
+		m := h - l.n
+		l.keys.move(l.n, &r.keys, 0, m)
+		copy(l.vals[l.n:], r.vals[:m])
+		r.keys.move(0, &r.keys, m, r.n)
+		copy(r.vals[:], r.vals[m:r.n])
+		clear(r.vals[r.n-m : r.n])
+		l.n, r.n = h, r.n-m
+	} else { // move l's tail to r's head
+		m := l.n - h
+		r.keys.move(m, &r.keys, 0, r.n)
+		copy(r.vals[m:], r.vals[:r.n])
+		r.keys.move(0, &l.keys, h, l.n)
+		copy(r.vals[:m], l.vals[h:l.n])
+		clear(l.vals[h:l.n])
+		l.n, r.n = h, r.n+m
+	}
+	x.keys.set(j+1, r.keys.at(0))
+	x.counts[j], x.counts[j+1] = l.n, r.n
+}
+
+// fixInner is fixLeaf for inner children.
+func (x *inner[V]) fixInner(i int) {
+	j := i - 1
+	if i == 0 {
+		j = 0
+	}
+	l, r := x.kids[j], x.kids[j+1]
+	if l.n+r.n <= innerCap {
+		l.take(l.n, r, 0, r.n)
+		l.n += r.n
+		x.counts[j] += x.counts[j+1]
+		x.removeAt(j + 1)
+		return
+	}
+	h := (l.n + r.n) / 2
+	if l.n < h { // move r's head to l's tail
+		m := h - l.n
+		l.take(l.n, r, 0, m)
+		l.n = h
+		r.take(0, r, m, r.n)
+		r.clearFrom(r.n - m)
+		r.n -= m
+	} else { // move l's tail to r's head
+		m := l.n - h
+		r.take(m, r, 0, r.n)
+		r.take(0, l, h, l.n)
+		r.n += m
+		l.clearFrom(h)
+		l.n = h
+	}
+	x.keys.set(j+1, r.keys.at(0))
+	x.counts[j], x.counts[j+1] = l.total(), r.total()
+}
+
+// take copies the children [from, to) of y to position at of x.
+func (x *inner[V]) take(at int, y *inner[V], from, to int) {
+	x.keys.move(at, &y.keys, from, to)
+	copy(x.counts[at:], y.counts[from:to])
+	if x.leafKids {
+		copy(x.leaves[at:], y.leaves[from:to])
+	} else {
+		copy(x.kids[at:], y.kids[from:to])
+	}
+}
+
+// clearFrom drops the child pointers from position i to n.
+func (x *inner[V]) clearFrom(i int) {
+	clear(x.leaves[i:x.n])
+	clear(x.kids[i:x.n])
+}
+
+// Rank returns the 1-based position of key, or 0 when it is absent.
+func (t *Tree[V]) Rank(key Key) int {
+	x, total, rank := t.root, t.length, 0
+	for {
+		i := x.child(key)
+		rank += x.below(i, total)
+		if x.leafKids {
+			if p, found := x.leaves[i].search(key); found {
+				return rank + p + 1
+			}
+			return 0
+		}
+		x, total = x.kids[i], x.counts[i]
+	}
+}
+
+// Get returns the value of key.
+func (t *Tree[V]) Get(key Key) (V, bool) {
+	x := t.root
+	for !x.leafKids {
+		x = x.kids[x.child(key)]
+	}
+	l := x.leaves[x.child(key)]
+	if p, found := l.search(key); found {
+		return l.vals[p], true
+	}
+	var zero V
+	return zero, false
+}
+
+// At returns an iterator positioned at rank (1-based); it is exhausted at
+// once when rank is out of range.
+func (t *Tree[V]) At(rank int) Iter[V] {
+	if rank < 1 || rank > t.length {
+		return Iter[V]{}
+	}
+	x, left := t.root, rank-1 // keys to skip
+	for {
+		i := 0
+		for left >= x.counts[i] {
+			left -= x.counts[i]
+			i++
+		}
+		if x.leafKids {
+			return Iter[V]{l: x.leaves[i], i: left, rank: rank}
+		}
+		x = x.kids[i]
+	}
+}
+
+// After returns an iterator positioned at the first key greater than key.
+func (t *Tree[V]) After(key Key) Iter[V] {
+	x, total, rank := t.root, t.length, 0
+	for {
+		i := x.child(key)
+		rank += x.below(i, total)
+		if !x.leafKids {
+			x, total = x.kids[i], x.counts[i]
+			continue
+		}
+		l := x.leaves[i]
+		p, found := l.search(key)
+		if found {
+			p++
+		}
+		it := Iter[V]{l: l, i: p, rank: rank + p + 1}
+		if p == l.n {
+			it.l, it.i = l.next, 0
+		}
+		return it
+	}
+}
+
+// Iter walks the tree in order from a position. Its zero value is
+// exhausted. An Iter is invalid once the tree changes.
+type Iter[V any] struct {
+	l    *leaf[V]
+	i    int
+	rank int
+}
+
+// Valid reports whether the iterator is at an entry.
+func (it Iter[V]) Valid() bool { return it.l != nil }
+
+// Key returns the current key.
+func (it Iter[V]) Key() Key { return it.l.keys.at(it.i) }
+
+// Value returns the current value.
+func (it Iter[V]) Value() V { return it.l.vals[it.i] }
+
+// Rank returns the 1-based rank of the current entry.
+func (it Iter[V]) Rank() int { return it.rank }
+
+// Next moves to the following entry.
+func (it *Iter[V]) Next() {
+	it.i++
+	it.rank++
+	if it.i == it.l.n {
+		it.l, it.i = it.l.next, 0
+	}
+}
