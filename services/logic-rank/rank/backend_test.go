@@ -38,8 +38,6 @@ func newOpener(t *testing.T) store.Opener {
 	return jetStream(t, brokertest.Start(t, broker.Config{}))
 }
 
-func e2eOpener(t *testing.T, b *broker.Broker) store.Opener { return jetStream(t, b) }
-
 // kvInstances opens KV-backend instances, each on its own store opener.
 func kvInstances(newStore func(t *testing.T) store.Opener) ranktest.Open {
 	return func(t *testing.T) rank.Boards {

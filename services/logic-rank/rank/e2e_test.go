@@ -3,8 +3,6 @@ package rank_test
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -15,24 +13,15 @@ import (
 	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/external"
 	"github.com/iogo-dev/iogo/pkg/logic"
-	"github.com/iogo-dev/iogo/pkg/route"
 	"github.com/iogo-dev/iogo/pkg/store"
+	"github.com/iogo-dev/iogo/pkg/svcmain/svctest"
 	rankpb "github.com/iogo-dev/iogo/proto/rank"
 	"github.com/iogo-dev/iogo/services/logic-rank/rank"
 	"go.uber.org/goleak"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
-// fasthttp (the gate's WebSocket server) and kcp-go keep goroutines of
-// their own for the life of the process; none belongs to a test.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
-		goleak.IgnoreAnyFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).sched"),
-		goleak.IgnoreAnyFunction("github.com/xtaci/kcp-go/v5.(*TimedSched).prepend"),
-	)
-}
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, svctest.LeakOptions()...) }
 
 // stack is a broker, a gate, a test login service (route 1-0 binds the
 // session to the int64 it gets) and the rank module, in one process.
@@ -41,82 +30,22 @@ type stack struct {
 	rank *rank.Module
 }
 
-func startLogic(t *testing.T, url string, cfg logic.Config) {
-	t.Helper()
-	cfg.Brokers = []string{url}
-	srv, err := logic.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-	})
-}
-
-func startStack(t *testing.T, st func(*testing.T, *broker.Broker) store.Opener, boards []rank.BoardConfig) *stack {
+func startStack(t *testing.T, st func(testing.TB, *broker.Broker) store.Opener, boards []rank.BoardConfig) *stack {
 	t.Helper()
 	b := brokertest.Start(t, broker.Config{})
-	url := b.ClientURL()
-	opener := st(t, b)
-
-	login := route.NewRouter()
-	route.Handle(login.Group(1), 0, func(c *logic.Ctx, id int64) (int64, error) { return id, c.Bind(id) }, route.Public())
-	startLogic(t, url, logic.Config{Service: "login", Router: login})
-
+	svctest.Logic(t, b, logic.Config{Service: "login", Router: svctest.LoginRouter()})
 	m, err := rank.New(rank.Config{Boards: boards})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := m.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	startLogic(t, url, logic.Config{Service: rank.Service, Router: m.Router(),
-		Init: func(ctx context.Context, srv *logic.Server) error { return m.Open(ctx, srv, opener) }})
-
-	g, err := external.New(external.Config{TCPAddr: "127.0.0.1:0", WSAddr: "127.0.0.1:0", Brokers: []string{url}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := g.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := g.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-	})
-	return &stack{gate: g, rank: m}
+	svctest.Module(t, b, logic.Config{Service: rank.Service}, m, st(t, b))
+	return &stack{gate: svctest.Gate(t, b), rank: m}
 }
 
 // player dials the gate and logs in as id.
 func (s *stack) player(t *testing.T, id int64) *client.Client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := client.Dial(ctx, "tcp://"+s.gate.TCPAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if _, err := client.Call[int64, int64](ctx, c, 1, 0, id); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return svctest.Player(t, s.gate, id)
 }
 
 func call[Req, Resp any](t *testing.T, c *client.Client, sub int32, req Req) Resp {
@@ -138,11 +67,16 @@ func pbOwners(recs []*rankpb.Record) []int64 {
 	return out
 }
 
+// TestEndToEnd drives the service through a gate with real clients, on
+// each store backend (on Redis, the boards are sorted sets).
 func TestEndToEnd(t *testing.T) {
-	if os.Getenv("IOGO_SKIP_E2E") == "1" {
-		t.Skip("IOGO_SKIP_E2E=1")
+	for _, be := range svctest.Backends() {
+		t.Run(be.Name, func(t *testing.T) { testEndToEnd(t, be.Open) })
 	}
-	s := startStack(t, e2eOpener, []rank.BoardConfig{{ID: "weekly", Reset: "0 0 * * 1", Metadata: true}})
+}
+
+func testEndToEnd(t *testing.T, st func(testing.TB, *broker.Broker) store.Opener) {
+	s := startStack(t, st, []rank.BoardConfig{{ID: "weekly", Reset: "0 0 * * 1", Metadata: true}})
 	players := map[int64]*client.Client{}
 	for id := int64(101); id <= 105; id++ {
 		players[id] = s.player(t, id)
