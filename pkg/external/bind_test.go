@@ -329,6 +329,24 @@ func TestDuplicateLogin(t *testing.T) {
 		return nil
 	})
 
+	// The kicked clients learn of their closed connections a moment after
+	// the gates dropped them.
+	alive := func() (n int) {
+		for _, c := range clients {
+			select {
+			case <-c.Done():
+			default:
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, 10*time.Second, func() error {
+		if n := alive(); n != 1 {
+			return fmt.Errorf("%d clients connected, want 1", n)
+		}
+		return nil
+	})
 	var survivor *client.Client
 	for i, c := range clients {
 		select {
