@@ -319,6 +319,20 @@ func (m *Module) passwordLogin(c *logic.Ctx, req *loginpb.PasswordLogin) (*login
 	return m.finish(c, a, false, nil)
 }
 
+// verifyLimited checks an external identity token under the per-IP login
+// limit; a token the provider refuses counts as a failed login of the IP.
+func (m *Module) verifyLimited(c *logic.Ctx, provider, token string) (extID, name string, err error) {
+	ctx, ip := c.Context(), clientIP(c)
+	if err := m.limit.check(ctx, ip, m.cfg.RateIP); err != nil {
+		return "", "", err
+	}
+	extID, name, err = m.verify(ctx, provider, token)
+	if err != nil && !errors.Is(err, ErrUnknownProvider) {
+		m.failed(ctx, ip, "")
+	}
+	return extID, name, err
+}
+
 func (m *Module) customLogin(c *logic.Ctx, req *loginpb.CustomLogin) (*loginpb.User, error) {
 	if !m.open() {
 		return nil, ErrNotOpen
@@ -327,18 +341,11 @@ func (m *Module) customLogin(c *logic.Ctx, req *loginpb.CustomLogin) (*loginpb.U
 	if err != nil {
 		return nil, err
 	}
-	ctx, ip := c.Context(), clientIP(c)
-	if err := m.limit.check(ctx, ip, m.cfg.RateIP); err != nil {
-		return nil, err
-	}
-	extID, name, err := m.verify(ctx, req.Provider, req.Token)
+	extID, name, err := m.verifyLimited(c, req.Provider, req.Token)
 	if err != nil {
-		if !errors.Is(err, ErrUnknownProvider) {
-			m.failed(ctx, ip, "")
-		}
 		return nil, err
 	}
-	a, created, err := m.customAccount(ctx, req.Provider, extID, cmp(nick, cmp(name, req.Provider)))
+	a, created, err := m.customAccount(c.Context(), req.Provider, extID, cmp(nick, cmp(name, req.Provider)))
 	if err != nil {
 		return nil, err
 	}
@@ -420,18 +427,11 @@ func (m *Module) linkCustom(c *logic.Ctx, req *loginpb.LinkCustom) (*loginpb.Use
 	if !m.open() {
 		return nil, ErrNotOpen
 	}
-	ctx, ip := c.Context(), clientIP(c)
-	if err := m.limit.check(ctx, ip, m.cfg.RateIP); err != nil {
-		return nil, err
-	}
-	extID, _, err := m.verify(ctx, req.Provider, req.Token)
+	extID, _, err := m.verifyLimited(c, req.Provider, req.Token)
 	if err != nil {
-		if !errors.Is(err, ErrUnknownProvider) {
-			m.failed(ctx, ip, "")
-		}
 		return nil, err
 	}
-	a, err := m.linkExternal(ctx, c.UserID(), req.Provider, extID)
+	a, err := m.linkExternal(c.Context(), c.UserID(), req.Provider, extID)
 	if err != nil {
 		return nil, err
 	}
