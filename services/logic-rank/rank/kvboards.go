@@ -254,11 +254,13 @@ func (x *index) put(rec Record, rev uint64) int64 {
 		if rev <= e.rev {
 			return int64(x.tree.Rank(e.key))
 		}
-		x.tree.Delete(e.key)
-	} else {
-		e = &entry{}
-		x.owners[rec.Owner] = e
+		old := e.key
+		rec.Rank = 0
+		e.rec, e.key, e.rev = rec, rec.key(x.sort), rev
+		return int64(x.tree.Move(old, e.key, e))
 	}
+	e = &entry{}
+	x.owners[rec.Owner] = e
 	rec.Rank = 0
 	e.rec, e.key, e.rev = rec, rec.key(x.sort), rev
 	return int64(x.tree.Insert(e.key, e))

@@ -481,6 +481,63 @@ func (x *inner[V]) clearFrom(i int) {
 	clear(x.kids[i:x.n])
 }
 
+// Move replaces key old, if present, with key new and value val, and
+// returns new's rank: Delete(old) then Insert(new, val). When new sorts
+// strictly between two other keys of old's leaf (a score change that moves
+// an entry a few places, the common case on a leaderboard) the entry moves
+// within its leaf: one descent, and no count or separator above changes.
+func (t *Tree[V]) Move(old, new Key, val V) int {
+	x, total, rank := t.root, t.length, 0
+	for {
+		i := x.child(old)
+		rank += x.below(i, total)
+		if !x.leafKids {
+			x, total = x.kids[i], x.counts[i]
+			continue
+		}
+		l := x.leaves[i]
+		if p, found := l.search(old); found {
+			if q := l.moveWithin(p, new, val); q >= 0 {
+				return rank + q + 1
+			}
+		}
+		break
+	}
+	t.Delete(old)
+	return t.Insert(new, val)
+}
+
+// moveWithin moves the key at p to new with val when new sorts strictly
+// between two other keys of l, and returns its position; -1 when it does
+// not, and l is unchanged.
+func (l *leaf[V]) moveWithin(p int, new Key, val V) int {
+	lo, hi := 0, l.n-1 // the leaf's other extreme keys
+	if p == lo {
+		lo++
+	}
+	if p == hi {
+		hi--
+	}
+	if lo >= hi || !l.keys.at(lo).Less(new) || !new.Less(l.keys.at(hi)) {
+		return -1
+	}
+	q, found := l.search(new)
+	if found { // new is another entry's key: the general path decides
+		return -1
+	}
+	if q > p { // shift (p, q) left; new goes just before q
+		q--
+		l.keys.move(p, &l.keys, p+1, q+1)
+		copy(l.vals[p:], l.vals[p+1:q+1])
+	} else { // shift [q, p) right
+		l.keys.move(q+1, &l.keys, q, p)
+		copy(l.vals[q+1:], l.vals[q:p])
+	}
+	l.keys.set(q, new)
+	l.vals[q] = val
+	return q
+}
+
 // Rank returns the 1-based position of key, or 0 when it is absent.
 func (t *Tree[V]) Rank(key Key) int {
 	x, total, rank := t.root, t.length, 0

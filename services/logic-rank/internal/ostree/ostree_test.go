@@ -151,19 +151,32 @@ func apply(tb testing.TB, r *rand.Rand, t *Tree[int64], m *model, randKey func()
 		if !found {
 			*m = slices.Insert(*m, i, k)
 		}
-	case 4: // a score change: delete a present key, insert a new one
+	case 4: // a score change: Move (half the time to a nearby key), or Delete and Insert
 		if len(*m) == 0 {
 			break
 		}
 		i := r.IntN(len(*m))
-		if !t.Delete((*m)[i]) {
-			tb.Fatalf("Delete(%v) of a present key failed", (*m)[i])
+		old := (*m)[i]
+		k := randKey()
+		if r.IntN(2) == 0 {
+			k = old
+			k.A += r.Int64N(5) - 2 // a few places up or down: the in-leaf path
+			k.D = r.Int64N(1 << 40)
+		}
+		move := r.IntN(3) > 0
+		if !move && !t.Delete(old) {
+			tb.Fatalf("Delete(%v) of a present key failed", old)
 		}
 		*m = slices.Delete(*m, i, i+1)
-		k := randKey()
 		i, found := m.find(k)
-		if got := t.Insert(k, val(k)); got != i+1 {
-			tb.Fatalf("Insert(%v) rank %d, want %d", k, got, i+1)
+		var got int
+		if move {
+			got = t.Move(old, k, val(k))
+		} else {
+			got = t.Insert(k, val(k))
+		}
+		if got != i+1 {
+			tb.Fatalf("Move/Insert(%v → %v, move %v) rank %d, want %d", old, k, move, got, i+1)
 		}
 		if !found {
 			*m = slices.Insert(*m, i, k)
@@ -421,6 +434,35 @@ func BenchmarkUpdate(b *testing.B) {
 				t.Insert(keys[i], int64(i))
 			}
 		})
+	}
+}
+
+// BenchmarkMove changes random entries' scores with Move: to a random
+// score (far), and by a little (near: a few places, the in-leaf path).
+func BenchmarkMove(b *testing.B) {
+	for _, far := range []bool{true, false} {
+		for _, n := range sizes {
+			name := fmt.Sprintf("near/%d", n)
+			if far {
+				name = fmt.Sprintf("far/%d", n)
+			}
+			b.Run(name, func(b *testing.B) {
+				t, keys := fill(n)
+				r := rand.New(rand.NewPCG(9, 9))
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					i := r.IntN(n)
+					old := keys[i]
+					if far {
+						keys[i].A = r.Int64N(1 << 40)
+					} else {
+						keys[i].A += r.Int64N(1<<20) - 1<<19 // ~1 place in 1M random 40-bit scores
+					}
+					t.Move(old, keys[i], int64(i))
+				}
+			})
+		}
 	}
 }
 
