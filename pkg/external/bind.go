@@ -60,16 +60,56 @@ const kickedMsg = "logged in elsewhere"
 // session.
 var errNotMine = errors.New("external: binding names another session")
 
-// bindOp answers an OpBind request. It runs on a goroutine of its own.
+// bindOp answers an OpBind or OpUnbind request. It runs on a goroutine of
+// its own.
 func (s *Server) bindOp(life context.Context, msg *nats.Msg, c *fabric.Control) {
 	ctx, cancel := context.WithTimeout(life, bindTimeout)
 	defer cancel()
 	r := fabric.ControlReply{OK: true}
-	if err := s.login(ctx, c.Session, c.User); err != nil {
-		s.log.Info("bind failed", "session", c.Session, "user", c.User, "err", err)
+	var err error
+	if c.Op == fabric.OpUnbind {
+		err = s.logout(c.Session)
+	} else {
+		err = s.login(ctx, c.Session, c.User)
+	}
+	if err != nil {
+		s.log.Info(c.Op+" failed", "session", c.Session, "user", c.User, "err", err)
 		r = fabric.ControlReply{Error: err.Error()}
 	}
 	s.controlReply(msg, r)
+}
+
+// logout unbinds session sid from its user: the session stays open and
+// anonymous (requests to login-only routes get -1004 again), the user's
+// pushes and control messages no longer reach it, and the user's registry
+// entry no longer names it. A session bound to nobody is left as it is.
+func (s *Server) logout(sid uint64) error {
+	sess := s.openSession(sid)
+	if sess == nil {
+		return fmt.Errorf("external: no session %d on gate %s", sid, s.cfg.ID)
+	}
+	sess.ctl.bindMu.Lock()
+	defer sess.ctl.bindMu.Unlock()
+	s.mu.Lock()
+	user := s.unbindLocked(sess)
+	sess.ctl.setLogic(nil) // the logic bindings were the user's
+	s.mu.Unlock()
+	if user != 0 {
+		s.release(user, sid)
+		sess.log.Debug("session unbound", "user", user)
+	}
+	return nil
+}
+
+// openSession returns session sid if it is open, else nil.
+func (s *Server) openSession(sid uint64) *session {
+	s.mu.RLock()
+	sess := s.sessions[sid]
+	s.mu.RUnlock()
+	if sess == nil || sess.closed.Load() {
+		return nil
+	}
+	return sess
 }
 
 // login binds session sid to user, kicking the user's previous session.
@@ -77,10 +117,8 @@ func (s *Server) login(ctx context.Context, sid uint64, user int64) error {
 	if user == 0 {
 		return errors.New("external: bind to user 0")
 	}
-	s.mu.RLock()
-	sess := s.sessions[sid]
-	s.mu.RUnlock()
-	if sess == nil || sess.closed.Load() {
+	sess := s.openSession(sid)
+	if sess == nil {
 		return fmt.Errorf("external: no session %d on gate %s", sid, s.cfg.ID)
 	}
 	sess.ctl.bindMu.Lock()

@@ -443,3 +443,47 @@ func TestBindRaceWithClose(t *testing.T) {
 		return nil
 	})
 }
+
+// TestUnbind: OpUnbind logs a session out and leaves it connected: the
+// user's subjects and registry entry let go of it, login-only routes
+// refuse it again, and it can log in anew.
+func TestUnbind(t *testing.T) {
+	ns := runNATS(t)
+	logic := connect(t, ns)
+	serveLogin(t, logic)
+	reg := openRegistry(t, logic)
+	g := startGate(t, ns, nil)
+	c := dialT(t, tcpURL(g))
+	login(t, c, 41)
+	sid := whoami(t, c).session
+
+	steps := []struct {
+		name    string
+		subject string
+		c       fabric.Control
+		fails   bool
+	}{
+		{"on the user subject", fabric.UserControl(41), fabric.Control{Op: fabric.OpUnbind, Session: sid}, true},
+		{"unknown session", fabric.GateControl(g.ID()), fabric.Control{Op: fabric.OpUnbind, Session: sid + 100}, true},
+		{"logs out", fabric.GateControl(g.ID()), fabric.Control{Op: fabric.OpUnbind, Session: sid}, false},
+		{"again: nothing to do", fabric.GateControl(g.ID()), fabric.Control{Op: fabric.OpUnbind, Session: sid}, false},
+	}
+	for _, st := range steps {
+		if _, err := control(logic, st.subject, st.c); (err != nil) != st.fails {
+			t.Fatalf("%s: %v, want failure %v", st.name, err, st.fails)
+		}
+	}
+	if w := whoami(t, c); w.user != 0 || w.session != sid {
+		t.Fatalf("after unbind: %+v", w)
+	}
+	waitInterest(t, ns, fabric.UserControl(41), false)
+	waitInterest(t, ns, fabric.UserPush(41), false)
+	b, err := reg.Binding(ctxT(t), 41)
+	if err != nil || b.Gate != "" || b.Session != 0 {
+		t.Fatalf("binding after unbind: %+v, %v", b, err)
+	}
+	login(t, c, 42)
+	if w := whoami(t, c); w.user != 42 || w.session != sid {
+		t.Fatalf("after a new login: %+v", w)
+	}
+}

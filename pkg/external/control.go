@@ -69,7 +69,7 @@ func (s *Server) control(life context.Context, msg *nats.Msg, gate bool) {
 		s.userControl(msg, &c)
 		return
 	}
-	if c.Op == fabric.OpBind {
+	if c.Op == fabric.OpBind || c.Op == fabric.OpUnbind {
 		// The control goroutine is counted in s.wg, so this Add cannot race
 		// with the Wait of a shutdown.
 		s.wg.Add(1)
@@ -110,8 +110,8 @@ func (s *Server) userControl(msg *nats.Msg, c *fabric.Control) {
 	if len(targets) == 0 {
 		return // the user has just left this gate: say nothing, as when offline
 	}
-	if c.Op == fabric.OpBind {
-		s.controlReply(msg, fabric.ControlReply{Error: "external: bind is a gate control operation, not a user one"})
+	if c.Op == fabric.OpBind || c.Op == fabric.OpUnbind {
+		s.controlReply(msg, fabric.ControlReply{Error: "external: " + c.Op + " is a gate control operation, not a user one"})
 		return
 	}
 	s.applyControl(msg, c, targets)

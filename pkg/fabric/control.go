@@ -10,6 +10,9 @@ const (
 	// claims the user in the bindings bucket and kicks the user's previous
 	// session with CodeForcedOffline.
 	OpBind = "bind"
+	// OpUnbind logs Session (on the addressed gate) out: it stays connected,
+	// anonymous, and its user's registry entry no longer names it.
+	OpUnbind = "unbind"
 	// OpKick closes the user's session (or Session on a gate) after sending
 	// Code and Msg.
 	OpKick = "kick"

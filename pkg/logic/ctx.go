@@ -148,6 +148,26 @@ func (c *Ctx) Bind(userID int64) error {
 	return nil
 }
 
+// Unbind logs the request's session out (a logout): the connection stays
+// open, anonymous, so routes that need a login answer -1004 again until the
+// next Bind, and the user's pushes no longer reach it. The rest of this
+// request sees UserID 0.
+func (c *Ctx) Unbind() error {
+	if c.srv == nil {
+		c.meta.UserID = 0
+		return nil
+	}
+	if c.meta.Gate == "" {
+		return ErrNoSession
+	}
+	if _, err := c.srv.client.control(c.ctx, fabric.GateControl(c.meta.Gate),
+		fabric.Control{Op: fabric.OpUnbind, Session: c.meta.Session}); err != nil {
+		return err
+	}
+	c.meta.UserID = 0
+	return nil
+}
+
 // Attr returns the session attribute key, "" when unset. Attributes travel
 // with every request of the session, so reading them costs no round trip.
 func (c *Ctx) Attr(key string) string { return c.Attrs().Get(key) }
