@@ -548,3 +548,28 @@ func TestStatsConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestRemoteTraceID: a failed request that this server does not trace
+// still shows, among the recent errors, the trace ID its caller sent.
+func TestRemoteTraceID(t *testing.T) {
+	ns := startNATS(t)
+	r := route.NewRouter()
+	route.Handle(r.Group(45), 0, func(_ *logic.Ctx, _ int64) (int64, error) { return 0, errs.New(9, "no") })
+	srv := startLogic(t, ns, r, func(c *logic.Config) { c.Service = "untraced" })
+	gw := newGate(t, ns)
+	const id = "4bf92f3577b34da6a3ce929d0e0e4736"
+	m := fabric.Meta{Cmd: 45, UserID: 1, Gate: "g1"}
+	h := m.Header()
+	h.Set(fabric.HeaderTraceParent, "00-"+id+"-00f067aa0ba902b7-01")
+	if err := gw.nc.PublishMsg(&nats.Msg{Subject: fabric.Request(45, 0), Reply: fabric.GateReply("g1", 1), Header: h,
+		Data: int64Payload(t, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, rep, _ := gw.next(); rep.Status != 9 {
+		t.Fatalf("status %d", rep.Status)
+	}
+	errsKept := srv.Stats().RecentErrors
+	if len(errsKept) != 1 || errsKept[0].TraceID != id {
+		t.Fatalf("recent errors %+v, want trace %s", errsKept, id)
+	}
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/stats"
+	"github.com/iogo-dev/iogo/pkg/trace"
 	oteltrace "go.opentelemetry.io/otel/trace"
 )
 
@@ -32,8 +33,13 @@ func (s *Server) observe(t *task, span oteltrace.Span, began time.Time, e *errs.
 	if e != nil {
 		c.Code, c.Msg = e.Code, e.Msg
 	}
-	if span != nil {
+	switch {
+	case span != nil:
 		c.TraceID = span.SpanContext().TraceID()
+	case e != nil && t.msg != nil:
+		// Not traced here, but perhaps by the gate or a calling server:
+		// a failed request is worth the parse.
+		c.TraceID = trace.RemoteTraceID(t.msg.Header)
 	}
 	s.stats.Record(&c)
 }

@@ -103,6 +103,15 @@ func (t *Tracer) Extract(ctx context.Context, h nats.Header) context.Context {
 	return t.prop.Extract(ctx, Header(h))
 }
 
+// RemoteTraceID returns the trace ID that h's W3C traceparent carries,
+// for a process that records a request without tracing it (no span of its
+// own): the ID still points at the caller's spans. The zero ID when h has
+// none or a malformed one.
+func RemoteTraceID(h nats.Header) oteltrace.TraceID {
+	sc := oteltrace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), Header(h)))
+	return sc.TraceID()
+}
+
 // Fail records an error code and message on span and marks it failed.
 func Fail(span oteltrace.Span, code int32, msg string) {
 	span.SetAttributes(AttrStatus.Int(int(code)))
