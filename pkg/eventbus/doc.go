@@ -16,7 +16,8 @@
 //     KafkaConfig.Retention;
 //   - a service (the group of logic.DurableBus.Consume) to the consumer group
 //     of that name; each durable subscription of an instance is one group
-//     member (one kafka-go Reader) on one topic;
+//     member on one topic, reading each partition assigned to it with a
+//     kafka-go Reader of its own;
 //   - the event's metadata (fabric.EventMeta, the W3C traceparent) to Kafka
 //     record headers of the same names, the payload to the record value,
 //     and the publishing user's ID (if any) to the record key, so that the
@@ -35,7 +36,9 @@
 // left uncommitted and goes to the member that takes the partition over.
 //
 // Concurrency: a Kafka bus is safe for concurrent use. It owns one Writer
-// and a Transport for publications and topic creation, and one goroutine and
-// Reader per consumer; Close stops the consumers, then closes the writer and
+// and a Transport for publications and topic creation; each consumer owns a
+// goroutine that follows the group's generations and, per assigned
+// partition, a goroutine and a Reader (the handler still runs one event at a
+// time per consumer). Close stops the consumers, then closes the writer and
 // the transport's connections.
 package eventbus

@@ -33,6 +33,7 @@ type DurableBus interface {
 	// other error it is delivered again later, with a growing delay.
 	// Events that no consumer of group acknowledged, including those
 	// published before the group's first consumer started, are delivered.
+	// ctx bounds the setup only: the consumer runs until Drain or Stop.
 	Consume(ctx context.Context, topic, group string, handle DurableHandler) (DurableConsumer, error)
 }
 

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/iogo-dev/iogo/pkg/eventbus"
 	"github.com/iogo-dev/iogo/pkg/gen"
 	"github.com/iogo-dev/iogo/pkg/logic"
@@ -201,6 +203,13 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", spec.Service, err)
 		return ExitUsage
+	}
+	if redisURL != "" {
+		// Checked now: OpenStore runs only once a broker answers.
+		if _, err := redis.ParseURL(redisURL); err != nil {
+			fmt.Fprintf(stderr, "%s: -redis: %v\n", spec.Service, err)
+			return ExitUsage
+		}
 	}
 	cfg.Service, cfg.Router, cfg.Logger = spec.Service, routes(), log
 	if kafka != "" {

@@ -98,3 +98,19 @@ func TestRunLogicUsage(t *testing.T) {
 		})
 	}
 }
+
+// A bad -redis URL is a usage error, reported before any broker is dialled.
+func TestRunLogicBadRedisURL(t *testing.T) {
+	spec := Logic{Service: "counter", EnvPrefix: "IOGO_COUNTER_", Module: func(*flag.FlagSet) Module { return &counter{} }}
+	none := func(string) (string, bool) { return "", false }
+	// Nothing listens on port 1: without the check, Start would wait for a
+	// broker until -start-timeout and fail with ExitError.
+	args := []string{"-brokers", "nats://127.0.0.1:1", "-start-timeout", "2s", "-redis", "http://nowhere"}
+	var stderr strings.Builder
+	if code := RunLogic(context.Background(), spec, args, none, io.Discard, &stderr); code != ExitUsage {
+		t.Fatalf("exit %d, want %d: %s", code, ExitUsage, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "-redis") {
+		t.Fatalf("stderr does not name -redis:\n%s", stderr.String())
+	}
+}
