@@ -175,14 +175,18 @@ func (b *jetStreamBus) serve(topic string, m jetstream.Msg, handle DurableHandle
 // have tuned its limits), provided it captures the topic.
 func (b *jetStreamBus) eventStream(ctx context.Context, topic string) (string, error) {
 	name, subject := fabric.EventStream(topic), fabric.Event(topic)
-	_, err := b.cl.js.CreateStream(ctx, jetstream.StreamConfig{
+	replicas, err := b.replicas(ctx)
+	if err != nil {
+		return "", fmt.Errorf("logic: event stream of %s: %w", topic, err)
+	}
+	_, err = b.cl.js.CreateStream(ctx, jetstream.StreamConfig{
 		Name:        name,
 		Description: "iogo: durable events of topic " + topic,
 		Subjects:    []string{subject},
 		Retention:   jetstream.LimitsPolicy,
 		MaxAge:      DefaultEventRetention,
 		Storage:     jetstream.FileStorage,
-		Replicas:    b.replicas(ctx),
+		Replicas:    replicas,
 	})
 	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 		var st jetstream.Stream
@@ -198,11 +202,17 @@ func (b *jetStreamBus) eventStream(ctx context.Context, topic string) (string, e
 }
 
 // replicas returns the replica count of event streams: that of the
-// framework's KV buckets, which the broker sizes to its cluster.
-func (b *jetStreamBus) replicas(ctx context.Context) int {
+// framework's KV buckets, which the broker sizes to its cluster (1 when
+// there are none: a bare NATS server). Any other error is returned rather
+// than taken for 1, which would place a single-replica stream on a
+// cluster that is still electing.
+func (b *jetStreamBus) replicas(ctx context.Context) (int, error) {
 	st, err := b.cl.js.Stream(ctx, "KV_"+fabric.BucketServices)
-	if err != nil {
-		return 1
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 1, nil
 	}
-	return max(1, st.CachedInfo().Config.Replicas)
+	if err != nil {
+		return 0, err
+	}
+	return max(1, st.CachedInfo().Config.Replicas), nil
 }

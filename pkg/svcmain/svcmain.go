@@ -218,7 +218,17 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 			fmt.Fprintf(stderr, "%s: -kafka: %v\n", spec.Service, err)
 			return ExitUsage
 		}
-		defer func() { _ = bus.Close() }()
+		defer func() {
+			// Close waits for the consumers' handlers; one that hangs past
+			// the shutdown timeout must not keep the process alive.
+			closed := make(chan error, 1)
+			go func() { closed <- bus.Close() }()
+			select {
+			case <-closed:
+			case <-time.After(cfg.ShutdownTimeout):
+				log.Warn("the Kafka bus did not close within the shutdown timeout")
+			}
+		}()
 		cfg.DurableBus = bus
 	}
 	var closeStore func() error
