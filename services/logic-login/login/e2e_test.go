@@ -34,6 +34,7 @@ var e2eTests = []struct {
 	{"Logout", testLogout},
 	{"Ban", testBan},
 	{"RateLimit", testRateLimit},
+	{"RateLimitConcurrent", testRateLimitConcurrent},
 	{"UserIDsUniqueAcrossInstances", testUserIDsUniqueAcrossInstances},
 	{"SecretsNotInDebugBlock", testSecretsNotInDebugBlock},
 }
@@ -355,6 +356,49 @@ func testRateLimit(t *testing.T, be backend) {
 	s.clock.Advance(time.Minute)
 	if err := pw("frank", "frank's password"); err != nil {
 		t.Fatalf("next window: %v", err)
+	}
+}
+
+// testRateLimitConcurrent sends many wrong passwords for one username at
+// once: no more than the limit may be checked, however the requests
+// interleave.
+func testRateLimitConcurrent(t *testing.T, be backend) {
+	const limit, guesses = 3, 24
+	s := startStack(t, be, Config{RateIP: -1, RateAccount: limit, RateWindow: time.Minute}, 2)
+	mustUser(t)(register(t, s, "judy", "judy's password"))
+	clients := make([]*client.Client, guesses)
+	for i := range clients {
+		clients[i] = s.dial(t)
+	}
+	errc := make(chan error, guesses)
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Go(func() {
+			_, err := call[*loginpb.PasswordLogin, *loginpb.User](t, c, SubPassword,
+				&loginpb.PasswordLogin{Username: "judy", Password: fmt.Sprintf("guess %d", i)})
+			errc <- err
+		})
+	}
+	wg.Wait()
+	close(errc)
+	checked := 0
+	for err := range errc {
+		switch {
+		case errors.Is(err, ErrBadCredentials):
+			checked++
+		case !errors.Is(err, ErrRateLimited):
+			t.Fatalf("guess: %v", err)
+		}
+	}
+	if checked > limit {
+		t.Fatalf("%d guesses were checked, want at most %d", checked, limit)
+	}
+	// A right password after a refused one still counts nothing.
+	s.clock.Advance(time.Minute)
+	mustCall[*loginpb.PasswordLogin, *loginpb.User](t, s.dial(t), SubPassword, &loginpb.PasswordLogin{Username: "judy", Password: "judy's password"})
+	for i := range limit {
+		_, err := call[*loginpb.PasswordLogin, *loginpb.User](t, s.dial(t), SubPassword, &loginpb.PasswordLogin{Username: "judy", Password: fmt.Sprintf("again %d", i)})
+		wantErr(t, err, ErrBadCredentials)
 	}
 }
 
