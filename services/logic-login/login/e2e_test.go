@@ -14,6 +14,7 @@ import (
 	"github.com/iogo-dev/iogo/pkg/client"
 	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/logic"
+	"github.com/iogo-dev/iogo/pkg/store"
 	loginpb "github.com/iogo-dev/iogo/proto/login"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
@@ -36,6 +37,7 @@ var e2eTests = []struct {
 	{"RateLimit", testRateLimit},
 	{"RateLimitConcurrent", testRateLimitConcurrent},
 	{"UserIDsUniqueAcrossInstances", testUserIDsUniqueAcrossInstances},
+	{"UserIDHeldByGuest", testUserIDHeldByGuest},
 	{"SecretsNotInDebugBlock", testSecretsNotInDebugBlock},
 }
 
@@ -399,6 +401,26 @@ func testRateLimitConcurrent(t *testing.T, be backend) {
 	for i := range limit {
 		_, err := call[*loginpb.PasswordLogin, *loginpb.User](t, s.dial(t), SubPassword, &loginpb.PasswordLogin{Username: "judy", Password: fmt.Sprintf("again %d", i)})
 		wantErr(t, err, ErrBadCredentials)
+	}
+}
+
+// testUserIDHeldByGuest registers after a guest took the next counter
+// ID (a device ID can be chosen to hash to it): the account gets the next
+// free ID instead of failing with "username taken".
+func testUserIDHeldByGuest(t *testing.T, be backend) {
+	s := startStack(t, be, Config{FirstUserID: 500}, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kv, err := s.st.Open(ctx, store.Bucket{Name: BucketAccounts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Create(ctx, userKey(500), []byte(`{"id":500,"device":"crafted","created_ms":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	u := mustUser(t)(register(t, s, "karl", "karl's password"))
+	if u.Id != 501 {
+		t.Fatalf("registered id %d, want 501", u.Id)
 	}
 }
 
