@@ -76,7 +76,7 @@ func (m *Module) Open(ctx context.Context, srv *logic.Server, st store.Opener) e
 		}
 	}
 	log := m.cfg.Logger
-	if log == nil {
+	if log == nil && srv != nil {
 		log = srv.Logger()
 	}
 	g, err := NewGuilds(m.cfg, kv, exec, notify, log)

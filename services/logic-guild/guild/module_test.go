@@ -5,8 +5,26 @@ import (
 	"flag"
 	"testing"
 
+	"github.com/iogo-dev/iogo/pkg/broker"
 	"github.com/iogo-dev/iogo/pkg/logic"
+	"github.com/iogo-dev/iogo/pkg/store"
+	guildpb "github.com/iogo-dev/iogo/proto/guild"
 )
+
+// TestOpenWithoutServer opens the module with no logic server and no
+// logger: no executor, no notifications, logs discarded.
+func TestOpenWithoutServer(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, _ *broker.Broker, st store.Opener) {
+		m := New(Config{})
+		if err := m.Open(ctxT(t), nil, st); err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		if _, err := m.Guilds().Create(ctxT(t), 7, &guildpb.CreateGuild{Name: "no server"}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
 
 func TestRouter(t *testing.T) {
 	r := New(Config{}).Router()

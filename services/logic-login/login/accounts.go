@@ -135,19 +135,27 @@ func (m *Module) allocID(ctx context.Context) (int64, error) {
 // pointing to it. When the key is already claimed, it removes the new
 // record and returns the claim's owner with store.ErrExists.
 func (m *Module) createClaimed(ctx context.Context, a *account, key string) (int64, error) {
-	id, err := m.allocID(ctx)
-	if err != nil {
-		return 0, err
-	}
-	a.ID, a.Created = id, m.now().UnixMilli()
-	b, err := json.Marshal(a)
-	if err != nil {
-		return 0, err
-	}
-	// The record first: a crash before the claim leaves an unreachable
-	// record, never a claim without its account.
-	if _, err := m.accounts.Create(ctx, userKey(id), b); err != nil {
-		return 0, err
+	var id int64
+	for {
+		var err error
+		if id, err = m.allocID(ctx); err != nil {
+			return 0, err
+		}
+		a.ID, a.Created = id, m.now().UnixMilli()
+		b, err := json.Marshal(a)
+		if err != nil {
+			return 0, err
+		}
+		// The record first: a crash before the claim leaves an unreachable
+		// record, never a claim without its account.
+		_, err = m.accounts.Create(ctx, userKey(id), b)
+		if err == nil {
+			break
+		}
+		// A guest whose device hashes to id holds it: draw the next one.
+		if !errors.Is(err, store.ErrExists) {
+			return 0, err
+		}
 	}
 	if _, err := m.accounts.Create(ctx, key, strconv.AppendInt(nil, id, 10)); err != nil {
 		_ = m.accounts.Delete(context.WithoutCancel(ctx), userKey(id))

@@ -14,6 +14,7 @@ import (
 	"github.com/iogo-dev/iogo/pkg/client"
 	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/logic"
+	"github.com/iogo-dev/iogo/pkg/store"
 	loginpb "github.com/iogo-dev/iogo/proto/login"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
@@ -34,7 +35,9 @@ var e2eTests = []struct {
 	{"Logout", testLogout},
 	{"Ban", testBan},
 	{"RateLimit", testRateLimit},
+	{"RateLimitConcurrent", testRateLimitConcurrent},
 	{"UserIDsUniqueAcrossInstances", testUserIDsUniqueAcrossInstances},
+	{"UserIDHeldByGuest", testUserIDHeldByGuest},
 	{"SecretsNotInDebugBlock", testSecretsNotInDebugBlock},
 }
 
@@ -355,6 +358,69 @@ func testRateLimit(t *testing.T, be backend) {
 	s.clock.Advance(time.Minute)
 	if err := pw("frank", "frank's password"); err != nil {
 		t.Fatalf("next window: %v", err)
+	}
+}
+
+// testRateLimitConcurrent sends many wrong passwords for one username at
+// once: no more than the limit may be checked, however the requests
+// interleave.
+func testRateLimitConcurrent(t *testing.T, be backend) {
+	const limit, guesses = 3, 24
+	s := startStack(t, be, Config{RateIP: -1, RateAccount: limit, RateWindow: time.Minute}, 2)
+	mustUser(t)(register(t, s, "judy", "judy's password"))
+	clients := make([]*client.Client, guesses)
+	for i := range clients {
+		clients[i] = s.dial(t)
+	}
+	errc := make(chan error, guesses)
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Go(func() {
+			_, err := call[*loginpb.PasswordLogin, *loginpb.User](t, c, SubPassword,
+				&loginpb.PasswordLogin{Username: "judy", Password: fmt.Sprintf("guess %d", i)})
+			errc <- err
+		})
+	}
+	wg.Wait()
+	close(errc)
+	checked := 0
+	for err := range errc {
+		switch {
+		case errors.Is(err, ErrBadCredentials):
+			checked++
+		case !errors.Is(err, ErrRateLimited):
+			t.Fatalf("guess: %v", err)
+		}
+	}
+	if checked > limit {
+		t.Fatalf("%d guesses were checked, want at most %d", checked, limit)
+	}
+	// A right password after a refused one still counts nothing.
+	s.clock.Advance(time.Minute)
+	mustCall[*loginpb.PasswordLogin, *loginpb.User](t, s.dial(t), SubPassword, &loginpb.PasswordLogin{Username: "judy", Password: "judy's password"})
+	for i := range limit {
+		_, err := call[*loginpb.PasswordLogin, *loginpb.User](t, s.dial(t), SubPassword, &loginpb.PasswordLogin{Username: "judy", Password: fmt.Sprintf("again %d", i)})
+		wantErr(t, err, ErrBadCredentials)
+	}
+}
+
+// testUserIDHeldByGuest registers after a guest took the next counter
+// ID (a device ID can be chosen to hash to it): the account gets the next
+// free ID instead of failing with "username taken".
+func testUserIDHeldByGuest(t *testing.T, be backend) {
+	s := startStack(t, be, Config{FirstUserID: 500}, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kv, err := s.st.Open(ctx, store.Bucket{Name: BucketAccounts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Create(ctx, userKey(500), []byte(`{"id":500,"device":"crafted","created_ms":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	u := mustUser(t)(register(t, s, "karl", "karl's password"))
+	if u.Id != 501 {
+		t.Fatalf("registered id %d, want 501", u.Id)
 	}
 }
 

@@ -263,6 +263,17 @@ func (m *Module) failed(ctx context.Context, ip, acct string) {
 	}
 }
 
+// refund gives back attempts counted by limiter.take; an error of the
+// store is logged (the attempt then stays counted).
+func (m *Module) refund(ctx context.Context, rs ...reservation) {
+	ctx = context.WithoutCancel(ctx)
+	for _, r := range rs {
+		if err := m.limit.refund(ctx, r); err != nil {
+			m.log.Warn("login: giving back a login attempt", slog.Any("error", err))
+		}
+	}
+}
+
 // clientIP returns the rate-limit key of the connection's IP, "" when the
 // request did not come from a client.
 func clientIP(c *logic.Ctx) string {

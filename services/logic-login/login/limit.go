@@ -72,6 +72,56 @@ func (l *limiter) fail(ctx context.Context, key string) error {
 	return err
 }
 
+// reservation is an attempt counted by take; the zero value counted
+// nothing.
+type reservation struct{ counter string }
+
+// take counts one attempt of key in this window before the attempt is
+// made, and returns ErrRateLimited instead when key has already used its
+// limit (limit < 0 never limits). Counting first bounds the attempts that
+// run at once: with check and fail, concurrent attempts all pass the check
+// before any failure is counted. An attempt that did not fail gives its
+// count back with refund.
+func (l *limiter) take(ctx context.Context, key string, limit int) (reservation, error) {
+	if limit < 0 || key == "" {
+		return reservation{}, nil
+	}
+	w, end := l.slot()
+	counter := key + "." + strconv.FormatInt(w, 10)
+	_, err := store.Update(ctx, l.kv, counter, func(cur []byte, _ bool) ([]byte, error) {
+		n, _ := strconv.Atoi(string(cur))
+		if n >= limit {
+			return nil, rateLimited(end.Sub(l.now()))
+		}
+		return strconv.AppendInt(nil, int64(n+1), 10), nil
+	})
+	if err != nil {
+		return reservation{}, err
+	}
+	return reservation{counter: counter}, nil
+}
+
+// errNothingToRefund stops a refund of a counter that is gone.
+var errNothingToRefund = errors.New("login: nothing to refund")
+
+// refund gives back the attempt r counted.
+func (l *limiter) refund(ctx context.Context, r reservation) error {
+	if r.counter == "" {
+		return nil
+	}
+	_, err := store.Update(ctx, l.kv, r.counter, func(cur []byte, exists bool) ([]byte, error) {
+		n, _ := strconv.Atoi(string(cur))
+		if !exists || n <= 0 {
+			return nil, errNothingToRefund // the window's counter expired
+		}
+		return strconv.AppendInt(nil, int64(n-1), 10), nil
+	})
+	if errors.Is(err, errNothingToRefund) {
+		return nil
+	}
+	return err
+}
+
 // rateLimited renders ErrRateLimited with a retry-after in whole seconds,
 // rounded up.
 func rateLimited(left time.Duration) *errs.Error {

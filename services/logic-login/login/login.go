@@ -302,16 +302,22 @@ func (m *Module) passwordLogin(c *logic.Ctx, req *loginpb.PasswordLogin) (*login
 	if len(req.Username) > 64 || len(req.Password) > maxPassword {
 		return nil, ErrBadCredentials
 	}
-	ctx, ip, acct := c.Context(), clientIP(c), accountKey(req.Username)
-	if err := m.limit.check(ctx, ip, m.cfg.RateIP); err != nil {
+	ctx := c.Context()
+	// The attempt is counted before the password is checked, so that
+	// concurrent guesses cannot all pass the limit; one that did not fail
+	// is given back.
+	rip, err := m.limit.take(ctx, clientIP(c), m.cfg.RateIP)
+	if err != nil {
 		return nil, err
 	}
-	if err := m.limit.check(ctx, acct, m.cfg.RateAccount); err != nil {
+	racct, err := m.limit.take(ctx, accountKey(req.Username), m.cfg.RateAccount)
+	if err != nil {
+		m.refund(ctx, rip)
 		return nil, err
 	}
 	a, err := m.authenticate(ctx, req.Username, req.Password)
-	if errors.Is(err, ErrBadCredentials) {
-		m.failed(ctx, ip, acct)
+	if !errors.Is(err, ErrBadCredentials) {
+		m.refund(ctx, rip, racct)
 	}
 	if err != nil {
 		return nil, err
