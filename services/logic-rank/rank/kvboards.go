@@ -473,24 +473,36 @@ func (b *kvBoards) Remove(ctx context.Context, s Scope, owner int64) error {
 }
 
 func (b *kvBoards) Expire(ctx context.Context, board *BoardConfig, before int64) error {
-	// Periods in memory, and any the bucket holds that memory does not
-	// (the watch loads every record, so normally none).
-	periods := map[int64]bool{}
-	b.mu.Lock()
-	for id, idx := range b.scopes {
+	// The watch loads every record, so the periods in memory are those
+	// the bucket holds. Each stays in memory until its records are gone
+	// from the bucket, so that a failed drop is tried again.
+	b.mu.RLock()
+	var periods []int64
+	for id := range b.scopes {
 		if id.board == board.ID && id.period < before {
-			periods[id.period] = true
-			delete(b.scopes, id)
-			b.dropped[id] = max(b.dropped[id], idx.maxRev())
+			periods = append(periods, id.period)
 		}
 	}
-	b.mu.Unlock()
-	for p := range periods {
+	b.mu.RUnlock()
+	for _, p := range periods {
 		if err := b.dropPeriod(ctx, board.ID, p); err != nil {
 			return err
 		}
+		b.forget(scopeID{board.ID, p})
 	}
 	return nil
+}
+
+// forget drops a period from memory; watch events up to the newest
+// revision it holds, arriving late, do not bring it back. (A record the
+// watch has removed meanwhile had its earlier events delivered.)
+func (b *kvBoards) forget(id scopeID) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if idx := b.scopes[id]; idx != nil {
+		b.dropped[id] = max(b.dropped[id], idx.maxRev())
+		delete(b.scopes, id)
+	}
 }
 
 // dropPeriod deletes a period's records from the bucket, unless another
@@ -515,6 +527,17 @@ func (b *kvBoards) dropPeriod(ctx context.Context, board string, period int64) e
 			return nil // someone else took it over
 		}
 	}
+	if err := b.deleteRecords(ctx, board, period); err != nil {
+		// Release the claim, so that the next Expire, here or elsewhere,
+		// tries again at once.
+		_ = b.kv.Delete(ctx, claim)
+		return err
+	}
+	return b.kv.Delete(ctx, claim)
+}
+
+// deleteRecords deletes a period's records from the bucket.
+func (b *kvBoards) deleteRecords(ctx context.Context, board string, period int64) error {
 	keys, err := b.kv.Keys(ctx, periodPrefix(board, period))
 	if err != nil {
 		return err
@@ -524,7 +547,7 @@ func (b *kvBoards) dropPeriod(ctx context.Context, board string, period int64) e
 			return err
 		}
 	}
-	return b.kv.Delete(ctx, claim)
+	return nil
 }
 
 func (b *kvBoards) Close() error {

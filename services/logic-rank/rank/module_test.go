@@ -234,3 +234,86 @@ func TestModulePeriods(t *testing.T) {
 		t.Fatalf("day 3 previous %+v %v", prev, err)
 	}
 }
+
+// endingWatch is a store.Opener whose first watch of the boards bucket
+// the test ends (as a store does when its connection closes) by closing
+// stop.
+type endingWatch struct {
+	store.Opener
+	stop    chan struct{}
+	watches sync.Mutex
+	ended   bool
+}
+
+func (o *endingWatch) Open(ctx context.Context, b store.Bucket) (store.KV, error) {
+	kv, err := o.Opener.Open(ctx, b)
+	if err != nil || b.Name != rank.BoardsBucket {
+		return kv, err
+	}
+	return endingKV{KV: kv, o: o}, nil
+}
+
+type endingKV struct {
+	store.KV
+	o *endingWatch
+}
+
+func (k endingKV) Watch(ctx context.Context, prefix string) (<-chan *store.Change, error) {
+	k.o.watches.Lock()
+	first := !k.o.ended
+	k.o.ended = true
+	k.o.watches.Unlock()
+	if !first {
+		return k.KV.Watch(ctx, prefix)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	in, err := k.KV.Watch(wctx, prefix)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	out := make(chan *store.Change)
+	go func() {
+		defer close(out)
+		defer cancel()
+		for {
+			select {
+			case c, ok := <-in:
+				if !ok {
+					return
+				}
+				select {
+				case out <- c:
+				case <-k.o.stop:
+					return
+				}
+			case <-k.o.stop:
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+// A board watch that the store ends is opened again: boards created and
+// deleted afterwards on other instances still reach this one.
+func TestModuleBoardWatchReopens(t *testing.T) {
+	st := newOpener(t)
+	ctx := context.Background()
+	ending := &endingWatch{Opener: st, stop: make(chan struct{})}
+	a := openModule(t, ending, rank.Config{Boards: []rank.BoardConfig{{ID: "old"}}})
+	b := openModule(t, st, rank.Config{})
+	close(ending.stop)
+	if err := b.CreateBoard(ctx, rank.BoardConfig{ID: "late"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DeleteBoard(ctx, "old"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "boards on a", func() error {
+		if ids := a.BoardIDs(); !slices.Equal(ids, []string{"late"}) {
+			return fmt.Errorf("boards %v", ids)
+		}
+		return nil
+	})
+}

@@ -173,7 +173,7 @@ func (s *Module) Open(ctx context.Context, srv *logic.Server, st store.Opener) e
 	}
 	ready := make(chan struct{})
 	s.wg.Add(1)
-	go s.watchBoards(ch, ready)
+	go s.watchBoards(wctx, ch, ready)
 	select {
 	case <-ready:
 	case <-ctx.Done():
@@ -241,31 +241,78 @@ func (s *Module) Close() error {
 	return err
 }
 
-func (s *Module) watchBoards(ch <-chan *store.Change, ready chan struct{}) {
+// watchBoards keeps the board map in step with the bucket until ctx
+// ends, watching again when the store ends a watch; boards deleted while
+// it was down are dropped when the new watch has listed the others.
+func (s *Module) watchBoards(ctx context.Context, ch <-chan *store.Change, ready chan struct{}) {
 	defer s.wg.Done()
 	loaded := false
-	for c := range ch {
-		if c == nil {
-			if !loaded {
-				loaded = true
-				close(ready)
+	for {
+		var seen map[string]bool // the boards a reopened watch lists
+		if loaded {
+			seen = map[string]bool{}
+		}
+		for c := range ch {
+			if c == nil {
+				if seen != nil {
+					s.sweepBoards(seen)
+					seen = nil
+				}
+				if !loaded {
+					loaded = true
+					close(ready)
+				}
+				continue
 			}
-			continue
+			id := c.Key[len("b."):]
+			if seen != nil && !c.Deleted {
+				seen[id] = true
+			}
+			s.applyBoard(id, c)
 		}
-		id := c.Key[len("b."):]
-		if c.Deleted {
-			s.mu.Lock()
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("rank: board watch ended; reopening")
+		for ch = nil; ch == nil; {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(resyncDelay):
+			}
+			var err error
+			if ch, err = s.kv.Watch(ctx, "b."); err != nil {
+				s.log.Warn("rank: reopening board watch", slog.Any("error", err))
+			}
+		}
+	}
+}
+
+// applyBoard applies a change of board id.
+func (s *Module) applyBoard(id string, c *store.Change) {
+	if c.Deleted {
+		s.mu.Lock()
+		delete(s.boards, id)
+		s.mu.Unlock()
+		return
+	}
+	var p rankpb.BoardConfig
+	if err := proto.Unmarshal(c.Value, &p); err != nil {
+		s.log.Warn("rank: skipping a corrupt board", slog.String("board", id), slog.Any("error", err))
+		return
+	}
+	if _, err := s.addBoard(configFromPB(&p)); err != nil {
+		s.log.Warn("rank: skipping an invalid board", slog.String("board", id), slog.Any("error", err))
+	}
+}
+
+// sweepBoards drops the boards that are not in seen.
+func (s *Module) sweepBoards(seen map[string]bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id := range s.boards {
+		if !seen[id] {
 			delete(s.boards, id)
-			s.mu.Unlock()
-			continue
-		}
-		var p rankpb.BoardConfig
-		if err := proto.Unmarshal(c.Value, &p); err != nil {
-			s.log.Warn("rank: skipping a corrupt board", slog.String("board", id), slog.Any("error", err))
-			continue
-		}
-		if _, err := s.addBoard(configFromPB(&p)); err != nil {
-			s.log.Warn("rank: skipping an invalid board", slog.String("board", id), slog.Any("error", err))
 		}
 	}
 }
