@@ -530,7 +530,9 @@ func (x *Refresh) GetRefreshToken() string {
 	return ""
 }
 
-// Logout revokes the tokens of this connection's login.
+// Logout revokes the tokens of this connection's login and logs the
+// connection out: it stays open, and routes that need a login answer -1004
+// until the next login.
 type Logout struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Revoke the tokens of every login of the user, on every device.

@@ -267,7 +267,10 @@ func testLogout(t *testing.T, be backend) {
 	pc, c := login()
 	mustCall[*loginpb.Logout, *emptypb.Empty](t, c, SubLogout, &loginpb.Logout{})
 	wantErr(t, tokenOK(pc.Tokens.Token), ErrTokenInvalid)
-	_, err := call[*loginpb.Refresh, *loginpb.Tokens](t, s.dial(t), SubRefresh, &loginpb.Refresh{RefreshToken: pc.Tokens.RefreshToken})
+	// The connection is open and anonymous again.
+	_, err := call[*emptypb.Empty, *loginpb.User](t, c, SubWhoAmI, &emptypb.Empty{})
+	wantErr(t, err, errs.ErrLoginRequired)
+	_, err = call[*loginpb.Refresh, *loginpb.Tokens](t, s.dial(t), SubRefresh, &loginpb.Refresh{RefreshToken: pc.Tokens.RefreshToken})
 	wantErr(t, err, ErrTokenInvalid)
 	if err := tokenOK(phone.Tokens.Token); err != nil {
 		t.Fatalf("another login's token after logout: %v", err)

@@ -402,14 +402,17 @@ func (m *Module) logout(c *logic.Ctx, req *loginpb.Logout) (*emptypb.Empty, erro
 	}
 	ctx := c.Context()
 	if req.All {
-		return &emptypb.Empty{}, m.RevokeAll(ctx, c.UserID())
-	}
-	if f, ok := parseFamily(c.Attr(AttrFamily)); ok {
+		if err := m.RevokeAll(ctx, c.UserID()); err != nil {
+			return nil, err
+		}
+	} else if f, ok := parseFamily(c.Attr(AttrFamily)); ok {
 		if err := m.revokeFamily(ctx, f, "logout"); err != nil {
 			return nil, err
 		}
 	}
-	return &emptypb.Empty{}, nil
+	// The connection stays, anonymous: routes that need a login refuse it
+	// until the next login.
+	return &emptypb.Empty{}, c.Unbind()
 }
 
 func (m *Module) linkPassword(c *logic.Ctx, req *loginpb.LinkPassword) (*loginpb.User, error) {
