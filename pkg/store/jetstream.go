@@ -232,6 +232,39 @@ func (s *jsKV) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
+func (s *jsKV) DeleteRev(ctx context.Context, key string, rev uint64) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	for backoff := inFlightBackoffMin; ; backoff = min(2*backoff, inFlightBackoffMax) {
+		var err error
+		if rev != 0 { // JetStream reads LastRevision(0) as "no check"
+			err = s.kv.Delete(ctx, key, jetstream.LastRevision(rev))
+			if err == nil {
+				return nil
+			}
+			if !wrongLastSeq(err) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+				return s.wrap("delete", key, err)
+			}
+		}
+		// As in Update: tell a missing value and another revision apart,
+		// and wait out a previous write of the key still in flight.
+		e, gerr := s.kv.Get(ctx, key)
+		switch {
+		case notFound(gerr):
+			return fmt.Errorf("store: delete %s/%s: %w", s.kv.Bucket(), key, ErrNotFound)
+		case gerr != nil:
+			return s.wrap("delete", key, gerr)
+		case e.Revision() == rev && inFlight(err):
+			if !sleep(ctx, backoff) {
+				return s.wrap("delete", key, ctx.Err())
+			}
+		default:
+			return fmt.Errorf("store: delete %s/%s: %w", s.kv.Bucket(), key, ErrConflict)
+		}
+	}
+}
+
 func (s *jsKV) Keys(ctx context.Context, prefix string) ([]string, error) {
 	if err := checkPrefix(prefix); err != nil {
 		return nil, err

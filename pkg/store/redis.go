@@ -64,6 +64,18 @@ local cur = redis.call('HGET', KEYS[1], 'r')
 if not cur then return -2 end
 if cur ~= ARGV[5] then return -1 end
 ` + writeTail)
+	// deleteRevScript removes KEYS[1] if its revision is ARGV[3] and
+	// publishes the delete like deleteScript; -2: no value, -1: another
+	// revision.
+	deleteRevScript = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], 'r')
+if not cur then return -2 end
+if cur ~= ARGV[3] then return -1 end
+redis.call('DEL', KEYS[1])
+local rev = string.format('%d', redis.call('INCR', KEYS[2]))
+redis.call('PUBLISH', ARGV[1], rev .. ' d ' .. ARGV[2])
+return tonumber(rev)
+`)
 	// deleteScript removes KEYS[1] and, if it existed, publishes the delete
 	// of user key ARGV[2] on channel ARGV[1] with the next revision.
 	deleteScript = redis.NewScript(`
@@ -253,6 +265,22 @@ func (s *redisKV) Delete(ctx context.Context, key string) error {
 	}
 	if err := deleteScript.Run(ctx, s.rdb, []string{s.pre + key, s.rev}, s.channel, key).Err(); err != nil {
 		return s.wrap("delete", key, err)
+	}
+	return nil
+}
+
+func (s *redisKV) DeleteRev(ctx context.Context, key string, rev uint64) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	res, err := deleteRevScript.Run(ctx, s.rdb, []string{s.pre + key, s.rev}, s.channel, key, strconv.FormatUint(rev, 10)).Int64()
+	switch {
+	case err != nil:
+		return s.wrap("delete", key, err)
+	case res == -1:
+		return s.wrap("delete", key, ErrConflict)
+	case res == -2:
+		return s.wrap("delete", key, ErrNotFound)
 	}
 	return nil
 }

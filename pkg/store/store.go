@@ -54,6 +54,10 @@ type KV interface {
 	Update(ctx context.Context, key string, value []byte, rev uint64) (uint64, error)
 	// Delete removes key; deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
+	// DeleteRev removes key only if its current revision is rev: ErrConflict
+	// when it has another, ErrNotFound when it has no value. It is how a
+	// writer removes exactly what it read, not what another wrote since.
+	DeleteRev(ctx context.Context, key string, rev uint64) error
 	// Keys lists, sorted, the keys that start with prefix ("" lists all);
 	// an empty, non-nil slice when there are none. A prefix ending in '.'
 	// matches whole tokens: "guild." lists "guild.7" and "guild.7.member.3"

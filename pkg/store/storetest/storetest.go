@@ -52,6 +52,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Opener) {
 		{"Create", testCreate},
 		{"Update", testUpdate},
 		{"Delete", testDelete},
+		{"DeleteRev", testDeleteRev},
+		{"DeleteRevRace", testDeleteRevRace},
 		{"WriteChain", testWriteChain},
 		{"BadKeys", testBadKeys},
 		{"GoodKeys", testGoodKeys},
@@ -344,6 +346,48 @@ func testDelete(t *testing.T, o store.Opener) {
 	}
 	wantKeys(t, kv, "", "b")
 	wantEntry(t, kv, "b", "2", 0)
+}
+
+func testDeleteRev(t *testing.T, o store.Opener) {
+	kv := openBucket(t, o, 0)
+	ctx := ctxFor(t, 5)
+	r1 := put(t, kv, "k", "1")
+	r2 := put(t, kv, "k", "2")
+	tests := []struct {
+		name string
+		key  string
+		rev  uint64
+		want error
+	}{
+		{"stale revision", "k", r1, store.ErrConflict},
+		{"future revision", "k", r2 + 1000, store.ErrConflict},
+		{"revision 0", "k", 0, store.ErrConflict},
+		{"missing key", "missing", r2, store.ErrNotFound},
+	}
+	for _, tt := range tests {
+		wantErr(t, tt.name, kv.DeleteRev(ctx, tt.key, tt.rev), tt.want)
+	}
+	wantEntry(t, kv, "k", "2", r2)
+	if err := kv.DeleteRev(ctx, "k", r2); err != nil {
+		t.Fatalf("DeleteRev at the current revision: %v", err)
+	}
+	_, err := kv.Get(ctx, "k")
+	wantErr(t, "Get after DeleteRev", err, store.ErrNotFound)
+	wantErr(t, "DeleteRev of a deleted key", kv.DeleteRev(ctx, "k", r2), store.ErrNotFound)
+}
+
+// testDeleteRevRace: a writer that read a key deletes it only if nobody
+// wrote it since: the key another writer took over survives.
+func testDeleteRevRace(t *testing.T, o store.Opener) {
+	kv := openBucket(t, o, 0)
+	ctx := ctxFor(t, 5)
+	read := put(t, kv, "claim", "mine")
+	taken, err := kv.Update(ctx, "claim", []byte("theirs"), read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "DeleteRev of what was read", kv.DeleteRev(ctx, "claim", read), store.ErrConflict)
+	wantEntry(t, kv, "claim", "theirs", taken)
 }
 
 // testWriteChain writes one key back to back: every write follows the

@@ -218,8 +218,10 @@ func (s *Guilds) claimName(ctx context.Context, norm string, gid int64) error {
 	}, ErrNameTaken)
 }
 
-// release deletes the claim key if it is held by gid. Errors are logged:
-// a claim left behind is stale and taken over later.
+// release deletes the claim key if it is held by gid: only the revision it
+// read, so that a claim another instance took over meanwhile (for another
+// guild) survives. Errors are logged: a claim left behind is stale and
+// taken over later.
 func (s *Guilds) release(ctx context.Context, key string, gid int64) {
 	e, err := s.kv.Get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
@@ -232,7 +234,10 @@ func (s *Guilds) release(ctx context.Context, key string, gid int64) {
 		}
 	}
 	if err == nil {
-		err = s.kv.Delete(ctx, key)
+		err = s.kv.DeleteRev(ctx, key, e.Revision)
+		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+			return // taken over or released meanwhile: no longer ours
+		}
 	}
 	if err != nil {
 		s.log.Warn("release claim", slog.String("key", key), slog.Any("error", err))
