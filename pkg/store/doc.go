@@ -18,7 +18,8 @@
 // Every write returns the key's new revision. Revisions grow across a whole
 // bucket (a later write to any key has a greater revision), never per key
 // only. [KV.Update] succeeds only while the revision is the one the caller
-// read, and [KV.Create] only while the key has no value: that is how
+// read, [KV.DeleteRev] likewise removes only the revision read, and
+// [KV.Create] succeeds only while the key has no value: that is how
 // concurrent writers (two instances of a service, two goroutines) change one
 // record without losing an update. The [Update] helper wraps the
 // read-modify-write loop.
