@@ -101,6 +101,18 @@ func (cl *Client) DurableBus() DurableBus { return cl.durable }
 // consumer per group (fabric.EventConsumer).
 type jetStreamBus struct {
 	cl *Client
+	// ackWait is the consumers' AckWait: how long an event may stay
+	// unacknowledged before it is delivered again; DefaultEventAckWait
+	// unless a test shortens it.
+	ackWait time.Duration
+}
+
+// wait returns the consumers' AckWait.
+func (b *jetStreamBus) wait() time.Duration {
+	if b.ackWait > 0 {
+		return b.ackWait
+	}
+	return DefaultEventAckWait
 }
 
 // Publish stores ev in its topic's stream, which it creates if needed.
@@ -132,7 +144,7 @@ func (b *jetStreamBus) Consume(ctx context.Context, topic, group string, handle 
 		FilterSubject: fabric.Event(topic),
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       DefaultEventAckWait,
+		AckWait:       b.wait(),
 		MaxDeliver:    -1,
 	})
 	if err != nil {
@@ -156,7 +168,24 @@ func (b *jetStreamBus) serve(topic string, m jetstream.Msg, handle DurableHandle
 	if md, err := m.Metadata(); err == nil {
 		ev.Attempt = int(md.NumDelivered)
 	}
+	// A handler may take longer than AckWait (a slow store, a long job):
+	// tell the server it is in progress, so that the event is not given
+	// to another instance meanwhile.
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(b.wait() / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = m.InProgress()
+			}
+		}
+	}()
 	err := handle(ev)
+	close(done)
 	switch {
 	case err == nil:
 		err = m.Ack()
