@@ -49,8 +49,10 @@ type KV interface {
 	// Create writes value only if key has no value; otherwise ErrExists.
 	Create(ctx context.Context, key string, value []byte) (uint64, error)
 	// Update writes value only if key's current revision is rev, as
-	// returned by Get, Put, Create, Update or a watch; otherwise ErrConflict
-	// (ErrNotFound when the key has no value).
+	// returned by Get, Put, Create, Update or a watch's write; otherwise
+	// ErrConflict (ErrNotFound when the key has no value). The revision of
+	// a delete (a watch's Deleted change) is not one to update from: use
+	// Create to write the key again.
 	Update(ctx context.Context, key string, value []byte, rev uint64) (uint64, error)
 	// Delete removes key; deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
