@@ -559,10 +559,11 @@ func (s *Server) run(t task) {
 		s.runFn(t)
 		return
 	}
-	if !t.expires.IsZero() && time.Now().After(t.expires) {
-		// The caller stopped waiting while the request queued: shed it
-		// rather than run work nobody waits for (back-pressure, so that
-		// a backlog drains fast once the load falls).
+	if !t.expires.IsZero() && t.route.late(time.Until(t.expires)) {
+		// The caller stops waiting before the handler would be done
+		// (or already has): shed the request rather than run work
+		// nobody waits for (back-pressure, so that a backlog drains
+		// fast once the load falls).
 		if s.stats != nil {
 			s.observe(&t, nil, t.at, ErrExpired) // counted as an error of the route
 		}

@@ -29,6 +29,9 @@ func newRecorder(s *Server) *stats.Recorder {
 // with e (nil for success); span is its server span, nil when not traced.
 func (s *Server) observe(t *task, span oteltrace.Span, began time.Time, e *errs.Error) {
 	took := time.Since(began)
+	if e != ErrExpired {
+		t.route.observeTime(took)
+	}
 	c := stats.Call{Route: t.route.CmdMerge(), End: began.Add(took), Took: took, User: t.meta.UserID}
 	if e != nil {
 		c.Code, c.Msg = e.Code, e.Msg

@@ -3,6 +3,7 @@ package logic
 import (
 	"fmt"
 	"slices"
+	"sync/atomic"
 )
 
 // A RouteSource supplies the routes a logic server serves; *route.Router is
@@ -43,6 +44,7 @@ func NewTable(routes []Route) (*Table, error) {
 		if r.Handler == nil {
 			return nil, fmt.Errorf("logic: route %s has no handler", r)
 		}
+		r.est = new(atomic.Int64)
 		if int(r.Cmd) >= len(t.cmds) {
 			t.cmds = append(t.cmds, make([][]*Route, int(r.Cmd)+1-len(t.cmds))...)
 		}
