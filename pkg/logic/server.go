@@ -36,10 +36,11 @@ const (
 // Config.MaxPending requests waiting.
 var ErrBusy = errs.ErrSystem.WithMsg("server busy")
 
-// ErrExpired is the answer to a request that waited in its queue longer
-// than its caller waits for a reply (fabric.HeaderTimeout): its handler is
-// not run. The caller has usually given up already; the answer matters to
-// a caller whose clock runs late.
+// ErrExpired is the answer to a request whose caller (fabric.HeaderTimeout)
+// stops waiting before its handler would be done: the time left when it
+// leaves its queue is gone, or shorter than the route's recent handler
+// time. Its handler is not run, so the server's time goes to requests that
+// can still be answered in time.
 var ErrExpired = errs.ErrSystem.WithMsg("request expired in queue")
 
 // Config configures a logic server. The zero value of every optional field
