@@ -26,6 +26,8 @@ const (
 	DefaultHeartbeatInterval = time.Second
 	DefaultDialTimeout       = 10 * time.Second
 	DefaultMaxWait           = time.Second
+	DefaultCommitInterval    = 500 * time.Millisecond
+	DefaultCommitBatch       = 256
 )
 
 // ErrClosed is returned by a Kafka bus that was closed.
@@ -71,6 +73,15 @@ type KafkaConfig struct {
 	// RetryDelay returns the wait before retrying an event whose handler
 	// failed on its attempt-th try; default logic.RedeliveryDelay.
 	RetryDelay func(attempt int) time.Duration
+	// CommitInterval is how long handled events of a partition may wait
+	// before their offset is committed; a commit also goes out every
+	// CommitBatch events and when the consumer drains. Events handled but
+	// not yet committed when a consumer dies are delivered again (at least
+	// once). Default DefaultCommitInterval; negative commits every event.
+	CommitInterval time.Duration
+	// CommitBatch is how many handled events of a partition trigger a
+	// commit before CommitInterval; default DefaultCommitBatch.
+	CommitBatch int
 	// Dialer dials the brokers (TLS, SASL); default a plain TCP dialer
 	// with DefaultDialTimeout.
 	Dialer *kafka.Dialer
@@ -111,6 +122,12 @@ func (c *KafkaConfig) Validate() error {
 	}
 	if c.MaxWait <= 0 {
 		c.MaxWait = DefaultMaxWait
+	}
+	if c.CommitInterval == 0 {
+		c.CommitInterval = DefaultCommitInterval
+	}
+	if c.CommitBatch <= 0 {
+		c.CommitBatch = DefaultCommitBatch
 	}
 	if c.RetryDelay == nil {
 		c.RetryDelay = logic.RedeliveryDelay
@@ -413,8 +430,18 @@ func (c *consumer) partition(ctx context.Context, gen *kafka.Generation, a kafka
 		<-ctx.Done()
 		return
 	}
+	// Handled events are committed in batches: every CommitBatch events,
+	// after CommitInterval, and when the generation ends. The generation
+	// still holds while its goroutines run, also when a Drain ends it, so
+	// what was handled is committed then.
+	cm := committer{c: c, gen: gen, partition: a.ID, next: -1}
+	defer func() {
+		if !c.stopped.Load() {
+			cm.commit()
+		}
+	}()
 	for fails := 0; ; {
-		m, err := r.FetchMessage(ctx)
+		m, err := cm.fetch(ctx, r)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -433,13 +460,58 @@ func (c *consumer) partition(ctx context.Context, gen *kafka.Generation, a kafka
 		if c.stopped.Load() {
 			return
 		}
-		// The generation still holds while its goroutines run, also when a
-		// Drain ends it: what was handled is committed.
-		if err := gen.CommitOffsets(map[string]map[int]int64{c.name: {m.Partition: m.Offset + 1}}); err != nil {
-			c.log.Warn("commit event", slog.Int("partition", m.Partition), slog.Int64("offset", m.Offset),
-				slog.Any("error", err))
-		}
+		cm.handled(m.Offset)
 	}
+}
+
+// committer batches the offset commits of one partition.
+type committer struct {
+	c         *consumer
+	gen       *kafka.Generation
+	partition int
+	next      int64 // offset to commit (one past the last handled); -1: nothing pending
+	count     int   // events handled since the last commit
+	since     time.Time
+}
+
+// handled records that the event at offset was handled, committing when
+// the batch is full or old enough.
+func (cm *committer) handled(offset int64) {
+	if cm.next < 0 {
+		cm.since = time.Now()
+	}
+	cm.next, cm.count = offset+1, cm.count+1
+	cfg := &cm.c.bus.cfg
+	if cfg.CommitInterval < 0 || cm.count >= cfg.CommitBatch || time.Since(cm.since) >= cfg.CommitInterval {
+		cm.commit()
+	}
+}
+
+// fetch reads the next event; while commits are pending, it waits at most
+// until they are due and commits them first.
+func (cm *committer) fetch(ctx context.Context, r *kafka.Reader) (kafka.Message, error) {
+	for cm.next >= 0 {
+		fctx, cancel := context.WithDeadline(ctx, cm.since.Add(cm.c.bus.cfg.CommitInterval))
+		m, err := r.FetchMessage(fctx)
+		cancel()
+		if err == nil || ctx.Err() != nil || fctx.Err() == nil {
+			return m, err
+		}
+		cm.commit() // nothing new before the pending commit fell due
+	}
+	return r.FetchMessage(ctx)
+}
+
+// commit commits the pending offset, if any.
+func (cm *committer) commit() {
+	if cm.next < 0 {
+		return
+	}
+	if err := cm.gen.CommitOffsets(map[string]map[int]int64{cm.c.name: {cm.partition: cm.next}}); err != nil {
+		cm.c.log.Warn("commit events", slog.Int("partition", cm.partition), slog.Int64("offset", cm.next),
+			slog.Any("error", err))
+	}
+	cm.next, cm.count = -1, 0
 }
 
 // serve handles m until its handler succeeds (or rejects it as
