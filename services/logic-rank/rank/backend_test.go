@@ -9,33 +9,16 @@ import (
 	"github.com/iogo-dev/iogo/pkg/broker/brokertest"
 	"github.com/iogo-dev/iogo/pkg/store"
 	"github.com/iogo-dev/iogo/pkg/store/redistest"
+	"github.com/iogo-dev/iogo/pkg/svcmain/svctest"
 	"github.com/iogo-dev/iogo/services/logic-rank/rank"
 	"github.com/iogo-dev/iogo/services/logic-rank/ranktest"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 )
-
-// jetStream returns a store opener on a new connection to b, as a
-// separate instance of the service would have.
-func jetStream(t *testing.T, b *broker.Broker) store.Opener {
-	t.Helper()
-	nc, err := nats.Connect(b.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return store.NewJetStream(js)
-}
 
 // newOpener returns a JetStream store on a broker of the test's own;
 // every call opens another connection, like another instance.
 func newOpener(t *testing.T) store.Opener {
-	return jetStream(t, brokertest.Start(t, broker.Config{}))
+	return svctest.JetStream(t, brokertest.Start(t, broker.Config{}))
 }
 
 // kvInstances opens KV-backend instances, each on its own store opener.
@@ -60,7 +43,7 @@ func kvInstances(newStore func(t *testing.T) store.Opener) ranktest.Open {
 func TestKVBoardsJetStream(t *testing.T) {
 	ranktest.Run(t, func(t *testing.T) ranktest.Open {
 		b := brokertest.Start(t, broker.Config{})
-		return kvInstances(func(t *testing.T) store.Opener { return jetStream(t, b) })
+		return kvInstances(func(t *testing.T) store.Opener { return svctest.JetStream(t, b) })
 	})
 }
 
