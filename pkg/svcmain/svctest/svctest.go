@@ -94,7 +94,9 @@ func Module(t testing.TB, b *broker.Broker, cfg logic.Config, m svcmain.Module, 
 
 // Gate starts an external server on broker b with TCP on a random
 // loopback port, no rate limit and a discarding logger unless edit says
-// otherwise, and shuts it down when the test ends.
+// otherwise, and shuts it down when the test ends. Start it after the
+// services its clients call: a gate knows the routes served when it
+// starts, and learns of later ones only within moments.
 func Gate(t testing.TB, b *broker.Broker, edit ...func(*external.Config)) *external.Server {
 	t.Helper()
 	cfg := external.Config{TCPAddr: "127.0.0.1:0", Brokers: []string{b.ClientURL()}, RateLimit: -1,

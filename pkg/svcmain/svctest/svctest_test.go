@@ -50,8 +50,6 @@ func (v *visits) Close() error { v.closed = true; return nil }
 func TestStack(t *testing.T) {
 	b := brokertest.Start(t, broker.Config{})
 	svctest.Logic(t, b, logic.Config{Service: "login", Router: svctest.LoginRouter()})
-	g := svctest.Gate(t, b)
-	anon := svctest.Dial(t, g)
 	for _, be := range svctest.Backends() {
 		t.Run(be.Name, func(t *testing.T) {
 			m := &visits{}
@@ -61,6 +59,9 @@ func TestStack(t *testing.T) {
 				}
 			})
 			svctest.Module(t, b, logic.Config{Service: "visits-" + be.Name}, m, be.Open(t, b))
+			// A gate started after the module sees its routes at once; one
+			// started before learns of them only within moments.
+			g := svctest.Gate(t, b)
 			p := svctest.Player(t, g, 7)
 			for want := int64(1); want <= 2; want++ {
 				if n, err := client.Call[string, int64](t.Context(), p, 9, 0, ""); err != nil || n != want {
@@ -69,7 +70,7 @@ func TestStack(t *testing.T) {
 			}
 			// The route needs a login: the stand-in login made it work.
 			var e *errs.Error
-			if _, err := client.Call[string, int64](t.Context(), anon, 9, 0, ""); !errors.As(err, &e) || e.Code != errs.CodeLoginRequired {
+			if _, err := client.Call[string, int64](t.Context(), svctest.Dial(t, g), 9, 0, ""); !errors.As(err, &e) || e.Code != errs.CodeLoginRequired {
 				t.Fatalf("anonymous call: %v, want login required", err)
 			}
 		})
