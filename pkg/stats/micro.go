@@ -78,5 +78,9 @@ func register(nc *nats.Conn, name, desc, instance, kind, version string, snap fu
 		_ = svc.Stop()
 		return nil, fmt.Errorf("stats: micro endpoint: %w", err)
 	}
+	// Once Register returns, the broker knows the subscriptions, so a
+	// request from another connection reaches the service. While nc is
+	// reconnecting the flush fails; the client sends them on reconnect.
+	_ = nc.Flush()
 	return svc, nil
 }
