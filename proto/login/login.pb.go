@@ -178,7 +178,8 @@ func (x *User) GetGuest() bool {
 // Tokens are the session tokens of one login. The session token resumes
 // the session on a new connection (TokenLogin) until it expires; the
 // refresh token gets new tokens (Refresh) and works once: each refresh
-// returns a new one and revokes the old. Keep both secret.
+// returns a new one and revokes the old (a retry within the reuse grace
+// gets the same new tokens again). Keep both secret.
 type Tokens struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Short-lived session token for TokenLogin.
@@ -484,7 +485,10 @@ func (x *TokenLogin) GetToken() string {
 }
 
 // Refresh trades a refresh token for new tokens. The old refresh token is
-// revoked; presenting it again revokes every token of that login.
+// revoked: presented again within the reuse grace of the server (30 s by
+// default; a retry of a refresh whose answer was lost) it gets the same
+// new tokens, later it revokes every token of that login, as does any
+// older refresh token.
 type Refresh struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The newest refresh token of the login.

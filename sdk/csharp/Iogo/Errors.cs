@@ -54,6 +54,8 @@ namespace IogoSdk
         MaxBelowCount = 1212,
         /// <summary>guild: ban list full</summary>
         BanListFull = 1213,
+        /// <summary>guild: chatting too fast</summary>
+        ChatRateLimited = 1214,
     }
 
     /// <summary>Error codes the login service declares.</summary>

@@ -123,7 +123,7 @@ namespace IogoSdk
             return c.Call(3, 18, Codecs.Message<global::Google.Protobuf.Empty>(), Codecs.Int64List, req);
         }
 
-        /// <summary>Sends a chat line (1..512 bytes) to the caller's guild; online members get it on push 3-30. Route 3-19, access login.</summary>
+        /// <summary>Sends a chat line (1..512 bytes) to the caller's guild; online members get it on push 3-30. Over the sender's rate limit: 1214, the line is dropped. Route 3-19, access login.</summary>
         public static Task<global::Iogo.Guild.ChatMessage> Route3_19(Client c, global::Iogo.Guild.ChatSend req)
         {
             return c.Call(3, 19, Codecs.Message<global::Iogo.Guild.ChatSend>(), Codecs.Message<global::Iogo.Guild.ChatMessage>(), req);

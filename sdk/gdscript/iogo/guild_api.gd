@@ -160,7 +160,7 @@ static func route3_18(c: IogoClient, req: IogoMessages.GoogleProtobufEmpty) -> I
 	return r
 
 
-## Sends a chat line (1..512 bytes) to the caller's guild; online members get it on push 3-30. Route 3-19, access login.
+## Sends a chat line (1..512 bytes) to the caller's guild; online members get it on push 3-30. Over the sender's rate limit: 1214, the line is dropped. Route 3-19, access login.
 static func route3_19(c: IogoClient, req: IogoMessages.IogoGuildChatSend) -> IogoClient.Result:
 	var r: IogoClient.Result = await c.request(3, 19, req.to_bytes())
 	if r.ok:

@@ -32,6 +32,7 @@ enum GuildError {
 	TOO_MANY_REQUESTS = 1211, ## guild: too many pending join requests
 	MAX_BELOW_COUNT = 1212, ## guild: max members below the member count
 	BAN_LIST_FULL = 1213, ## guild: ban list full
+	CHAT_RATE_LIMITED = 1214, ## guild: chatting too fast
 }
 
 ## Error codes the login service declares.

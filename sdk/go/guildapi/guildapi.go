@@ -44,6 +44,8 @@ var (
 	ErrMaxBelowCount = errs.New(1212, "guild: max members below the member count")
 	// ErrBanListFull is code 1213.
 	ErrBanListFull = errs.New(1213, "guild: ban list full")
+	// ErrChatRateLimited is code 1214.
+	ErrChatRateLimited = errs.New(1214, "guild: chatting too fast")
 )
 
 // Route3_0 creates a guild with the caller as its superadmin; the caller must
@@ -160,7 +162,8 @@ func Route3_18(ctx context.Context, c *client.Client, req *emptypb.Empty) ([]int
 }
 
 // Route3_19 sends a chat line (1..512 bytes) to the caller's guild; online
-// members get it on push 3-30. Route 3-19, access login.
+// members get it on push 3-30. Over the sender's rate limit: 1214, the line is
+// dropped. Route 3-19, access login.
 func Route3_19(ctx context.Context, c *client.Client, req *guildpb.ChatSend) (*guildpb.ChatMessage, error) {
 	return client.Call[*guildpb.ChatSend, *guildpb.ChatMessage](ctx, c, 3, 19, req)
 }

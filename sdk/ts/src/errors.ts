@@ -50,6 +50,8 @@ export enum GuildError {
   MaxBelowCount = 1212,
   /** guild: ban list full */
   BanListFull = 1213,
+  /** guild: chatting too fast */
+  ChatRateLimited = 1214,
 }
 
 /** Error codes the login service declares. */

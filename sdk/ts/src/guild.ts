@@ -157,7 +157,8 @@ export function route3_18(c: Client, req: MessageInitShape<typeof EmptySchema>, 
 
 /**
  * Sends a chat line (1..512 bytes) to the caller's guild; online members get
- * it on push 3-30. Route 3-19, access login.
+ * it on push 3-30. Over the sender's rate limit: 1214, the line is dropped.
+ * Route 3-19, access login.
  */
 export function route3_19(c: Client, req: MessageInitShape<typeof ChatSendSchema>, opts?: CallOptions): Promise<ChatMessage> {
   return c.call(3, 19, message(ChatSendSchema), message(ChatMessageSchema), req, opts);

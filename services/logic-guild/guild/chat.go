@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/iogo-dev/iogo/pkg/errs"
@@ -15,10 +16,14 @@ import (
 
 // Chat sends a chat line from actor to its guild: it is pushed on
 // SubChatPush to every online member (the sender too) and, with a
-// history, kept among the guild's recent lines.
+// history, kept among the guild's recent lines. A line over actor's rate
+// limit is ErrChatRateLimited, refused before any store access.
 func (s *Guilds) Chat(ctx context.Context, actor int64, text string) (*guildpb.ChatMessage, error) {
 	if len(text) == 0 || len(text) > MaxChat || !utf8.ValidString(text) {
 		return nil, errs.ErrValidation.WithMsg("guild: chat text must be 1.." + strconv.Itoa(MaxChat) + " bytes of UTF-8")
+	}
+	if wait, ok := s.chat.allow(actor, s.now()); !ok {
+		return nil, ErrChatRateLimited.WithMsg("guild: chatting too fast; retry after " + max(wait, time.Millisecond).Round(time.Millisecond).String())
 	}
 	rec, err := s.myGuild(ctx, actor)
 	if err != nil {

@@ -29,8 +29,9 @@
 //
 // # Concurrency
 //
-// A Service is safe for concurrent use. Its index has one mutex; no other
-// lock is held while it is.
+// A Service is safe for concurrent use. Its index has one mutex, and its
+// chat rate limiter another (ratelimit.go); neither is held while taking
+// any other lock.
 package guild
 
 import (
@@ -99,6 +100,10 @@ var (
 	ErrTooManyRequests = errs.New(1211, "guild: too many pending join requests")
 	ErrMaxBelowCount   = errs.New(1212, "guild: max members below the member count")
 	ErrBanListFull     = errs.New(1213, "guild: ban list full")
+	// ErrChatRateLimited answers a chat line over the sender's rate limit
+	// (Config.ChatRate, ChatBurst); the line is neither kept nor pushed.
+	// The message ends "retry after <duration>".
+	ErrChatRateLimited = errs.New(1214, "guild: chatting too fast")
 )
 
 // declaredErrors names the errors for r.DeclareError.
@@ -120,6 +125,7 @@ var declaredErrors = []struct {
 	{"TooManyRequests", ErrTooManyRequests},
 	{"MaxBelowCount", ErrMaxBelowCount},
 	{"BanListFull", ErrBanListFull},
+	{"ChatRateLimited", ErrChatRateLimited},
 }
 
 // Limits on input, in bytes unless said otherwise.
@@ -143,6 +149,8 @@ const (
 	DefaultMaxRequests     = 100
 	DefaultMaxBans         = 1000
 	DefaultChatHistory     = 50
+	DefaultChatRate        = 1.0
+	DefaultChatBurst       = 5
 	DefaultClaimGrace      = 30 * time.Second
 	DefaultBucket          = "guild"
 )
@@ -164,6 +172,15 @@ type Config struct {
 	// ChatHistory is how many recent chat lines a guild keeps (one store
 	// write per line); default DefaultChatHistory, negative keeps none.
 	ChatHistory int
+	// ChatRate is how many chat lines per second one user may send, on
+	// average, to one instance of the service; default DefaultChatRate,
+	// negative: no limit. Unbound requests are spread over the instances
+	// by the queue group, so with N instances a user gets up to N times
+	// ChatRate and ChatBurst (see docs/modules/guild.md).
+	ChatRate float64
+	// ChatBurst is how many chat lines one user may send at once before
+	// ChatRate applies; default DefaultChatBurst.
+	ChatBurst int
 	// ClaimGrace is how old a claim (name, membership) its guild does not
 	// confirm must be before another writer takes it over; default
 	// DefaultClaimGrace.
@@ -173,6 +190,8 @@ type Config struct {
 	// Logger receives the service's warnings; nil means the logic
 	// server's logger (a nil one given to NewGuilds discards them).
 	Logger *slog.Logger
+	// Now returns the current time (tests); default time.Now.
+	Now func() time.Time
 }
 
 // RegisterFlags adds the service's flags to fs, bound to c's fields; set
@@ -184,6 +203,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxRequests, "max-join-requests", c.MaxRequests, "pending join requests allowed per guild")
 	fs.IntVar(&c.MaxBans, "max-bans", c.MaxBans, "banned users allowed per guild")
 	fs.IntVar(&c.ChatHistory, "chat-history", c.ChatHistory, "recent chat lines kept per guild (one store write per line); negative keeps none")
+	fs.Float64Var(&c.ChatRate, "chat-rate", c.ChatRate, "chat lines per second one user may send to one instance, on average (negative: no limit)")
+	fs.IntVar(&c.ChatBurst, "chat-burst", c.ChatBurst, "chat lines one user may send at once before -chat-rate applies")
 	fs.DurationVar(&c.ClaimGrace, "claim-grace", c.ClaimGrace, "age after which an unconfirmed name or membership claim is taken over")
 	fs.StringVar(&c.Bucket, "bucket", c.Bucket, "store bucket of the guild data")
 }
@@ -204,6 +225,12 @@ func (c *Config) fill() {
 	}
 	if c.ChatHistory == 0 {
 		c.ChatHistory = DefaultChatHistory
+	}
+	if c.ChatRate == 0 {
+		c.ChatRate = DefaultChatRate
+	}
+	if c.ChatBurst == 0 {
+		c.ChatBurst = DefaultChatBurst
 	}
 	if c.ClaimGrace == 0 {
 		c.ClaimGrace = DefaultClaimGrace
@@ -228,6 +255,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBans < 1 {
 		errList = append(errList, fmt.Errorf("guild: max bans %d must be positive", c.MaxBans))
+	}
+	if c.ChatBurst < 1 {
+		errList = append(errList, fmt.Errorf("guild: chat burst %d must be positive (a negative chat rate turns the limit off)", c.ChatBurst))
 	}
 	if c.ClaimGrace < 0 {
 		errList = append(errList, fmt.Errorf("guild: claim grace %v is negative", c.ClaimGrace))

@@ -234,7 +234,7 @@ func (m *Module) Router() logic.RouteSource {
 			return nil, err
 		}
 		return s.Chat(c.Context(), c.UserID(), req.Text)
-	}, route.Doc("Sends a chat line (1..512 bytes) to the caller's guild; online members get it on push 3-30."))
+	}, route.Doc("Sends a chat line (1..512 bytes) to the caller's guild; online members get it on push 3-30. Over the sender's rate limit: 1214, the line is dropped."))
 	route.Handle(g, SubHistory, func(c *logic.Ctx, _ *emptypb.Empty) (*guildpb.ChatHistory, error) {
 		s, err := m.guilds()
 		if err != nil {

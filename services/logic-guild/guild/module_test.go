@@ -61,8 +61,14 @@ func TestConfig(t *testing.T) {
 	}{
 		{"defaults", nil, false, func(c Config) bool {
 			return c.DefaultMaxMembers == DefaultMaxMembers && c.MaxMembersLimit == DefaultMaxMembersLimit &&
-				c.ChatHistory == DefaultChatHistory && c.Bucket == DefaultBucket && c.ClaimGrace == DefaultClaimGrace
+				c.ChatHistory == DefaultChatHistory && c.Bucket == DefaultBucket && c.ClaimGrace == DefaultClaimGrace &&
+				c.ChatRate == DefaultChatRate && c.ChatBurst == DefaultChatBurst
 		}},
+		{"chat limit", []string{"-chat-rate", "0.25", "-chat-burst", "3"}, false,
+			func(c Config) bool { return c.ChatRate == 0.25 && c.ChatBurst == 3 }},
+		{"chat limit off", []string{"-chat-rate", "-1"}, false,
+			func(c Config) bool { return c.ChatRate < 0 && newChatLimiter(c.ChatRate, c.ChatBurst) == nil }},
+		{"negative chat burst", []string{"-chat-burst", "-1"}, true, nil},
 		{"flags", []string{"-default-max-members", "80", "-max-members-limit", "100", "-chat-history", "-1", "-bucket", "g2"}, false,
 			func(c Config) bool {
 				return c.DefaultMaxMembers == 80 && c.MaxMembersLimit == 100 && c.ChatHistory == -1 && c.Bucket == "g2"

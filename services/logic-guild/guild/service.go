@@ -37,6 +37,7 @@ type Guilds struct {
 	notify Notifier // nil: no pushes, no events
 	log    *slog.Logger
 	idx    *index
+	chat   *chatLimiter // nil: no chat rate limit
 	now    func() time.Time
 }
 
@@ -51,7 +52,12 @@ func NewGuilds(cfg Config, kv store.KV, exec Executor, notify Notifier, log *slo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Guilds{cfg: cfg, kv: kv, exec: exec, notify: notify, log: log, idx: newIndex(), now: time.Now}, nil
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Guilds{cfg: cfg, kv: kv, exec: exec, notify: notify, log: log, idx: newIndex(),
+		chat: newChatLimiter(cfg.ChatRate, cfg.ChatBurst), now: now}, nil
 }
 
 func (s *Guilds) nowMs() int64 { return s.now().UnixMilli() }

@@ -31,6 +31,8 @@ var e2eTests = []struct {
 	{"GuestUpgrade", testGuestUpgrade},
 	{"CustomLogin", testCustomLogin},
 	{"RefreshRotationAndReuse", testRefreshRotationAndReuse},
+	{"RefreshReuseGrace", testRefreshReuseGrace},
+	{"RefreshConcurrentRetry", testRefreshConcurrentRetry},
 	{"TokenLogin", testTokenLogin},
 	{"Logout", testLogout},
 	{"Ban", testBan},
@@ -213,6 +215,117 @@ func testRefreshRotationAndReuse(t *testing.T, be backend) {
 	// A new login is a new family and works.
 	u = mustCall[*loginpb.PasswordLogin, *loginpb.User](t, s.dial(t), SubPassword, &loginpb.PasswordLogin{Username: "carol", Password: "carol's password"})
 	mustTokens(t)(refresh(u.Tokens.RefreshToken))
+}
+
+// testRefreshReuseGrace presents a rotated refresh token again, as a
+// client does that retries a refresh whose answer was lost. Within the
+// grace it gets the successor tokens again and its session stays; later,
+// strict, or an older token, it is reuse: the login is revoked and its
+// session kicked.
+func testRefreshReuseGrace(t *testing.T, be backend) {
+	const grace = 20 * time.Second
+	tests := []struct {
+		name  string
+		grace time.Duration // Config.RefreshReuseGrace
+		back  int           // the retried token is this many rotations old
+		wait  time.Duration // between the last rotation and the retry
+		reuse bool          // the retry is reuse
+	}{
+		{"retry within grace", grace, 1, grace - time.Millisecond, false},
+		{"retry at once", grace, 1, 0, false},
+		{"retry at the end of the grace", grace, 1, grace, true},
+		{"retry after grace", grace, 1, grace + time.Second, true},
+		{"grandparent within grace", grace, 2, 0, true},
+		{"default grace", 0, 1, DefaultRefreshReuseGrace - time.Millisecond, false},
+		{"strict", -1, 1, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startStack(t, be, Config{RefreshReuseGrace: tt.grace}, 2) // calls land on either instance
+			refresh := func(tok string) (*loginpb.Tokens, error) {
+				return call[*loginpb.Refresh, *loginpb.Tokens](t, s.dial(t), SubRefresh, &loginpb.Refresh{RefreshToken: tok})
+			}
+			live := s.dial(t)
+			u := mustCall[*loginpb.GuestLogin, *loginpb.User](t, live, SubGuest, &loginpb.GuestLogin{DeviceId: "dev-g"})
+			toks := []*loginpb.Tokens{u.Tokens}
+			for range tt.back {
+				toks = append(toks, mustTokens(t)(refresh(toks[len(toks)-1].RefreshToken)))
+			}
+			cur := toks[len(toks)-1]
+			s.clock.Advance(tt.wait)
+
+			got, err := refresh(toks[len(toks)-1-tt.back].RefreshToken)
+			if tt.reuse {
+				wantErr(t, err, ErrTokenReused)
+				if e := waitKicked(t, live); e.Code != errs.CodeForcedOffline {
+					t.Fatalf("live session: %v", e)
+				}
+				_, err = refresh(cur.RefreshToken)
+				wantErr(t, err, ErrTokenInvalid)
+				return
+			}
+			if err != nil {
+				t.Fatalf("retry: %v", err)
+			}
+			if got.RefreshToken != cur.RefreshToken || got.Token != cur.Token ||
+				got.RefreshExpiresMs != cur.RefreshExpiresMs || got.TokenExpiresMs != cur.TokenExpiresMs {
+				t.Fatalf("retry got %v, want the first refresh's tokens %v", got, cur)
+			}
+			// The session stays (a reuse would have kicked it before
+			// answering), and the login is still one chain: the
+			// successor rotates, after which the retried token is reuse.
+			if me := mustCall[*emptypb.Empty, *loginpb.User](t, live, SubWhoAmI, &emptypb.Empty{}); me.Id != u.Id {
+				t.Fatalf("whoami: %v", me)
+			}
+			mustCall[*loginpb.TokenLogin, *loginpb.User](t, s.dial(t), SubToken, &loginpb.TokenLogin{Token: got.Token})
+			next := mustTokens(t)(refresh(got.RefreshToken))
+			_, err = refresh(toks[len(toks)-1-tt.back].RefreshToken)
+			wantErr(t, err, ErrTokenReused)
+			_, err = refresh(next.RefreshToken)
+			wantErr(t, err, ErrTokenInvalid)
+		})
+	}
+}
+
+// testRefreshConcurrentRetry sends one refresh token several times at
+// once, on different connections and instances: one request rotates, the
+// others are retries within the grace, and all get the same successor.
+func testRefreshConcurrentRetry(t *testing.T, be backend) {
+	const n = 6
+	s := startStack(t, be, Config{}, 2)
+	live := s.dial(t)
+	u := mustCall[*loginpb.GuestLogin, *loginpb.User](t, live, SubGuest, &loginpb.GuestLogin{DeviceId: "dev-c"})
+	clients := make([]*client.Client, n)
+	for i := range clients {
+		clients[i] = s.dial(t)
+	}
+	got := make([]*loginpb.Tokens, n)
+	errc := make(chan error, n)
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Go(func() {
+			var err error
+			got[i], err = call[*loginpb.Refresh, *loginpb.Tokens](t, c, SubRefresh, &loginpb.Refresh{RefreshToken: u.Tokens.RefreshToken})
+			if err != nil {
+				errc <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatalf("refresh: %v", err)
+	}
+	for i, tk := range got[1:] {
+		if tk.RefreshToken != got[0].RefreshToken || tk.Token != got[0].Token {
+			t.Fatalf("refresh %d got other tokens than refresh 0", i+1)
+		}
+	}
+	if got[0].RefreshToken == u.Tokens.RefreshToken {
+		t.Fatal("refresh did not rotate")
+	}
+	mustCall[*emptypb.Empty, *loginpb.User](t, live, SubWhoAmI, &emptypb.Empty{})
+	mustCall[*loginpb.Refresh, *loginpb.Tokens](t, s.dial(t), SubRefresh, &loginpb.Refresh{RefreshToken: got[0].RefreshToken})
 }
 
 func testTokenLogin(t *testing.T, be backend) {

@@ -36,7 +36,7 @@ func (m *Module) finish(c *logic.Ctx, a *account, created bool, f *family) (*log
 		}
 		toks, f = t, &nf
 	} else {
-		toks = m.tokens(a, *f, 0, false)
+		toks = m.tokens(a, *f, 0, m.now(), false)
 	}
 	if err := c.SetAttr(AttrFamily, f.key()); err != nil {
 		return nil, err

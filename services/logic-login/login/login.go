@@ -70,8 +70,9 @@ var (
 	ErrUsernameTaken = errs.New(1101, "login: username taken")
 	// ErrTokenInvalid: a token is malformed, forged, expired or revoked.
 	ErrTokenInvalid = errs.New(1102, "login: invalid or expired token")
-	// ErrTokenReused: a refresh token was used twice; every token of that
-	// login is revoked and its session kicked. Log in again.
+	// ErrTokenReused: a rotated refresh token was presented again after
+	// the reuse grace, or an older one at all; every token of that login
+	// is revoked and its session kicked. Log in again.
 	ErrTokenReused = errs.New(1103, "login: refresh token reused; the login was revoked")
 	// ErrBanned: the account is banned; the message tells until when and why.
 	ErrBanned = errs.New(1104, "login: banned")
@@ -168,7 +169,7 @@ func (m *Module) routes() *route.Router {
 		route.Handle(g, SubToken, m.tokenLogin, route.Public(),
 			route.Doc("Resumes a session with a session token (e.g. after a reconnect); returns a fresh session token."))
 		route.Handle(g, SubRefresh, m.refresh, route.Public(),
-			route.Doc("Trades a refresh token for new tokens; the old refresh token is revoked, and reusing it revokes the whole login."))
+			route.Doc("Trades a refresh token for new tokens; the old refresh token is revoked. Presented again within the reuse grace (a retry) it gets the same new tokens; later, or an older token, it revokes the whole login."))
 		route.Handle(g, SubLogout, m.logout,
 			route.Doc("Revokes the tokens of this login (all: of every login of the user)."))
 		route.Handle(g, SubLinkPassword, m.linkPassword,

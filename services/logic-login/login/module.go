@@ -27,6 +27,11 @@ const (
 	DefaultRateWindow  = time.Minute
 	DefaultRateIP      = 20
 	DefaultRateAccount = 5
+	// DefaultRefreshReuseGrace covers a client that retries a refresh
+	// whose answer it never got: the TypeScript SDK gives up on a request
+	// after 10 s, then reconnects and retries, so a 10 s window would
+	// miss the common case.
+	DefaultRefreshReuseGrace = 30 * time.Second
 )
 
 // Bucket names.
@@ -51,6 +56,14 @@ type Config struct {
 	// RefreshTTL is the life of a refresh token, renewed by each refresh;
 	// default 30 days.
 	RefreshTTL time.Duration
+	// RefreshReuseGrace is how long after a rotation the refresh token it
+	// replaced may be presented again, for a client that retries a refresh
+	// whose answer was lost: the retry gets the same successor tokens the
+	// first refresh returned, and no new branch of the login. Presenting
+	// it later, or any older token, is reuse (ErrTokenReused). Default 30
+	// seconds; negative is strict (every second use is reuse); at most
+	// TokenTTL.
+	RefreshReuseGrace time.Duration
 	// Argon2 are the password hashing parameters.
 	Argon2 Argon2
 	// HashConcurrency bounds the password hashes computed at once by this
@@ -84,6 +97,9 @@ func (c Config) withDefaults() Config {
 	if c.RefreshTTL <= 0 {
 		c.RefreshTTL = DefaultRefreshTTL
 	}
+	if c.RefreshReuseGrace == 0 {
+		c.RefreshReuseGrace = DefaultRefreshReuseGrace
+	}
 	if c.HashConcurrency <= 0 {
 		c.HashConcurrency = runtime.GOMAXPROCS(0)
 	}
@@ -110,6 +126,9 @@ func (c Config) withDefaults() Config {
 func (c Config) validate() error {
 	if c.RefreshTTL < c.TokenTTL {
 		return fmt.Errorf("login: refresh TTL %v is shorter than the token TTL %v", c.RefreshTTL, c.TokenTTL)
+	}
+	if c.RefreshReuseGrace > c.TokenTTL {
+		return fmt.Errorf("login: refresh reuse grace %v is longer than the token TTL %v", c.RefreshReuseGrace, c.TokenTTL)
 	}
 	for _, s := range c.secrets() {
 		if len(s) < 32 {
@@ -164,9 +183,9 @@ func New(cfg Config) *Module {
 }
 
 // FromFlags returns a login module configured by flags it defines on fs
-// (-token-secret, -token-ttl, -refresh-ttl, -argon-memory, -argon-time,
-// -argon-threads, -hash-concurrency, -first-user-id, -rate-window,
-// -rate-ip, -rate-account); it is the shape svcmain.RunLogic's Module field
+// (-token-secret, -token-ttl, -refresh-ttl, -refresh-reuse-grace,
+// -argon-memory, -argon-time, -argon-threads, -hash-concurrency,
+// -first-user-id, -rate-window, -rate-ip, -rate-account); it is the shape svcmain.RunLogic's Module field
 // takes. Set verifiers with SetVerifier before Open.
 func FromFlags(fs *flag.FlagSet) svcmain.Module {
 	m := New(Config{})
@@ -181,6 +200,7 @@ func (m *Module) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Secret, "token-secret", c.Secret, "token signing secrets, comma-separated, >= 32 bytes each; the first signs (prefer the environment variable; empty: a generated dev secret)")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", DefaultTokenTTL, "session token lifetime")
 	fs.DurationVar(&c.RefreshTTL, "refresh-ttl", DefaultRefreshTTL, "refresh token lifetime, renewed by each refresh")
+	fs.DurationVar(&c.RefreshReuseGrace, "refresh-reuse-grace", DefaultRefreshReuseGrace, "how long a rotated refresh token may be retried for the same successor (negative: strict, any second use is reuse)")
 	memory, tm, threads := uint(DefaultArgonMemory), uint(DefaultArgonTime), uint(DefaultArgonThreads)
 	fs.Func("argon-memory", fmt.Sprintf("argon2id memory in KiB (default %d)", memory), parseUint32(&c.Argon2.Memory))
 	fs.Func("argon-time", fmt.Sprintf("argon2id passes (default %d)", tm), parseUint32(&c.Argon2.Time))

@@ -20,34 +20,41 @@ const AttrFamily = "login_family"
 // removes it once no refresh renewed it.
 type famRecord struct {
 	User int64 `json:"user"`
-	// Gen is the rotation number of the only refresh token that still works.
-	Gen     uint64 `json:"gen"`
+	// Gen is the rotation number of the only refresh token that still
+	// works (and, for RefreshReuseGrace after At, of its predecessor).
+	Gen uint64 `json:"gen"`
+	// At is when generation Gen was issued, in Unix nanoseconds: the issue
+	// time of its tokens. Tokens are signed claims, so a retry within the
+	// reuse grace re-derives generation Gen's tokens from the family, Gen,
+	// the epoch and At, byte for byte: the record holds no secret. 0 (a
+	// record from before the grace existed): no grace.
+	At      int64  `json:"at,omitempty"`
 	Revoked string `json:"revoked,omitempty"` // why: "logout", "reuse"
 }
 
 func famKey(f family) string { return "fam." + f.key() }
 
-// errRevoked marks a family that was revoked; errReuse a refresh token
-// presented after it had been rotated.
+// errRevoked marks a family that was revoked; errRetried a refresh token
+// presented again within the reuse grace of its rotation.
 var (
 	errRevoked = errors.New("login: token family revoked")
-	errReuse   = errors.New("login: refresh token reused")
+	errRetried = errors.New("login: refresh retried within the grace")
 )
 
 // issue starts a token family for a's login and returns its tokens.
 func (m *Module) issue(ctx context.Context, a *account) (*loginpb.Tokens, family, error) {
-	f := newFamily()
-	b, _ := json.Marshal(famRecord{User: a.ID})
+	f, now := newFamily(), m.now()
+	b, _ := json.Marshal(famRecord{User: a.ID, At: now.UnixNano()})
 	if _, err := m.sessions.Create(ctx, famKey(f), b); err != nil {
 		return nil, f, err
 	}
-	return m.tokens(a, f, 0, true), f, nil
+	return m.tokens(a, f, 0, now, true), f, nil
 }
 
-// tokens signs a session token and, if refresh, the refresh token of
-// generation gen of family f.
-func (m *Module) tokens(a *account, f family, gen uint64, refresh bool) *loginpb.Tokens {
-	now := m.now()
+// tokens signs a session token issued at now and, if refresh, the refresh
+// token of generation gen of family f. The same arguments give the same
+// tokens (while the signing secret is the same).
+func (m *Module) tokens(a *account, f family, gen uint64, now time.Time, refresh bool) *loginpb.Tokens {
 	c := claims{Kind: kindSession, User: a.ID, Family: f, Epoch: a.Epoch, Issued: now, Expires: now.Add(m.cfg.TokenTTL)}
 	t := &loginpb.Tokens{Token: m.sign.Sign(c), TokenExpiresMs: c.Expires.UnixMilli()}
 	if refresh {
@@ -96,12 +103,17 @@ func (m *Module) checkSession(ctx context.Context, tok string) (*account, family
 }
 
 // rotate trades a refresh token for the next generation of its family.
-// A token of an older generation revokes the family (the token was copied:
-// whoever refreshed first, the other party now holds a dead token) and
-// returns ErrTokenReused with the family's user.
+// The token of the previous generation, presented again within
+// RefreshReuseGrace of the rotation that replaced it (a client retrying a
+// refresh whose answer was lost, or two refreshes racing), gets the
+// current generation's tokens again, unchanged and without a write. Any
+// other older token revokes the family (the token was copied: whoever
+// refreshed first, the other party now holds a dead token) and returns
+// ErrTokenReused with the family's user.
 func (m *Module) rotate(ctx context.Context, tok string) (*account, *loginpb.Tokens, family, error) {
+	now := m.now()
 	c, err := m.sign.Verify(tok, kindRefresh)
-	if err != nil || !m.now().Before(c.Expires) {
+	if err != nil || !now.Before(c.Expires) {
 		return nil, nil, c.Family, ErrTokenInvalid
 	}
 	var rec famRecord
@@ -116,17 +128,20 @@ func (m *Module) rotate(ctx context.Context, tok string) (*account, *loginpb.Tok
 		switch {
 		case rec.Revoked != "" || rec.User != c.User:
 			return nil, errRevoked
-		case rec.Gen != c.Gen:
-			rec.Revoked = "reuse"
-		default:
+		case rec.Gen == c.Gen:
 			rec.Gen++
+			rec.At = now.UnixNano()
+		case m.retried(rec, c.Gen, now):
+			return nil, errRetried // nothing to write: the answer is generation rec.Gen again
+		default:
+			rec.Revoked = "reuse"
 		}
 		return json.Marshal(rec)
 	})
 	switch {
 	case errors.Is(err, errRevoked):
 		return nil, nil, c.Family, ErrTokenInvalid
-	case err != nil:
+	case err != nil && !errors.Is(err, errRetried):
 		return nil, nil, c.Family, err
 	case rec.Revoked != "":
 		return &account{ID: c.User}, nil, c.Family, ErrTokenReused
@@ -144,7 +159,15 @@ func (m *Module) rotate(ctx context.Context, tok string) (*account, *loginpb.Tok
 	if err := m.checkBan(a); err != nil {
 		return nil, nil, c.Family, err
 	}
-	return a, m.tokens(a, c.Family, rec.Gen, true), c.Family, nil
+	return a, m.tokens(a, c.Family, rec.Gen, time.Unix(0, rec.At), true), c.Family, nil
+}
+
+// retried reports whether a refresh token of generation gen, presented at
+// now, is the predecessor of rec's generation within the reuse grace of
+// its rotation.
+func (m *Module) retried(rec famRecord, gen uint64, now time.Time) bool {
+	grace := m.cfg.RefreshReuseGrace
+	return grace > 0 && rec.At != 0 && rec.Gen == gen+1 && now.Before(time.Unix(0, rec.At).Add(grace))
 }
 
 // revokeFamily marks a family revoked; a missing family is not an error.

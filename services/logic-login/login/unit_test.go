@@ -120,6 +120,9 @@ func TestConfigValidate(t *testing.T) {
 		{"refresh shorter than token", Config{TokenTTL: time.Hour, RefreshTTL: time.Minute}, false},
 		{"bad provider name", Config{Verifiers: map[string]Verifier{"Bad.Name": testVerifier}}, false},
 		{"nil verifier", Config{Verifiers: map[string]Verifier{"x": nil}}, false},
+		{"strict refresh reuse", Config{RefreshReuseGrace: -1}, true},
+		{"reuse grace as long as a session token", Config{TokenTTL: time.Minute, RefreshReuseGrace: time.Minute}, true},
+		{"reuse grace longer than a session token", Config{TokenTTL: time.Minute, RefreshReuseGrace: time.Minute + 1}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
