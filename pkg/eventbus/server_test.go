@@ -12,6 +12,7 @@ import (
 	"github.com/iogo-dev/iogo/pkg/broker"
 	"github.com/iogo-dev/iogo/pkg/broker/brokertest"
 	"github.com/iogo-dev/iogo/pkg/eventbus/kafkatest"
+	"github.com/iogo-dev/iogo/pkg/fabric"
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/route"
 	demopb "github.com/iogo-dev/iogo/proto/demo"
@@ -136,5 +137,60 @@ func TestServerOnKafka(t *testing.T) {
 	defer mu.Unlock()
 	if !failed {
 		t.Fatal("event 2 never failed")
+	}
+}
+
+// Dead letters go through the server's durable bus: on Kafka, an event a
+// subscription gives up on is published to the dead-letter topic's Kafka
+// topic, where a durable subscriber gets it with why, and the events behind
+// it go on.
+func TestDeadLetterOnKafka(t *testing.T) {
+	b := brokertest.Start(t, broker.Config{})
+	brokers := kafkatest.Start(t)
+	rec := &events{}
+	var mu sync.Mutex
+	tries := 0
+	r := route.NewRouter()
+	route.Subscribe(r, "order.paid", func(c *logic.Ctx, m *demopb.EchoMsg) error {
+		if m.Seq == 1 {
+			mu.Lock()
+			tries++
+			mu.Unlock()
+			return errors.New("never works")
+		}
+		rec.add("handled", m.Seq)
+		return nil
+	}, route.Durable(), route.DeadLetter(2))
+	var dmu sync.Mutex
+	var dead []logic.DeadLetter
+	ops := route.NewRouter()
+	route.Subscribe(ops, fabric.DeadLetterTopic("orders", "order.paid"), func(c *logic.Ctx, m *demopb.EchoMsg) error {
+		d, _ := c.DeadLetter()
+		dmu.Lock()
+		dead = append(dead, d)
+		dmu.Unlock()
+		rec.add("dead", m.Seq)
+		return nil
+	}, route.Durable())
+	startServer(t, b, newKafka(t, brokers), "ops", ops)
+	srv := startServer(t, b, newKafka(t, brokers), "orders", r)
+
+	for _, seq := range []int64{1, 2} {
+		if err := srv.Client().PublishDurable(context.Background(), "order.paid", &demopb.EchoMsg{Seq: seq}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() error {
+		if got, dl := rec.get("handled"), rec.get("dead"); !slices.Equal(got, []int64{2}) || !slices.Equal(dl, []int64{1}) {
+			return fmt.Errorf("handled %v, dead-lettered %v", got, dl)
+		}
+		return nil
+	})
+	dmu.Lock()
+	defer dmu.Unlock()
+	mu.Lock()
+	defer mu.Unlock()
+	if d := dead[0]; tries != 2 || d.Topic != "order.paid" || d.Service != "orders" || d.Attempts != 2 || d.Error != "never works" {
+		t.Fatalf("%d tries, dead letter %+v", tries, d)
 	}
 }

@@ -47,6 +47,30 @@ func EventStream(topic string) string {
 	return "IOGO_EVENT_" + strings.ReplaceAll(topic, ".", "_")
 }
 
+// DeadLetterTopic is the topic where service's durable subscription to
+// topic parks the events it gave up on (logic.Subscription.MaxAttempts):
+// "dead." + service + "." + topic ("dead.orders.order.paid"). The event
+// keeps its payload and headers, plus the HeaderDead* ones.
+func DeadLetterTopic(service, topic string) string { return "dead." + service + "." + topic }
+
+// Headers that a dead-lettered event carries beside its own.
+const (
+	// HeaderDeadTopic is the topic the event was published on.
+	HeaderDeadTopic = "Iogo-Dead-Topic"
+	// HeaderDeadService is the service whose handler gave up on it.
+	HeaderDeadService = "Iogo-Dead-Service"
+	// HeaderDeadAttempts is the number of deliveries it had there.
+	HeaderDeadAttempts = "Iogo-Dead-Attempts"
+	// HeaderDeadError is the last error of the handler (one line, at most
+	// MaxDeadError bytes).
+	HeaderDeadError = "Iogo-Dead-Error"
+	// HeaderDeadAt is when it was given up, in Unix milliseconds.
+	HeaderDeadAt = "Iogo-Dead-At"
+)
+
+// MaxDeadError bounds the length of HeaderDeadError.
+const MaxDeadError = 1024
+
 // EventConsumer is the name of the durable consumer through which the
 // instances of service share the events of a durable topic.
 func EventConsumer(service string) string { return service }

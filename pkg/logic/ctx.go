@@ -9,6 +9,7 @@ import (
 	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/fabric"
 	"github.com/iogo-dev/iogo/pkg/wire"
+	"github.com/nats-io/nats.go"
 )
 
 // Errors of Ctx actions.
@@ -35,6 +36,7 @@ type Ctx struct {
 
 	attrs       url.Values // parsed from meta.Attrs on first use
 	attrsParsed bool
+	event       nats.Header // the event's headers, in an event handler
 }
 
 // NewCtx returns a Ctx for a request with the given metadata, outside any
@@ -57,6 +59,7 @@ func (c *Ctx) reset(ctx context.Context, meta fabric.Meta, codec wire.Codec, srv
 	}
 	c.ctx, c.meta, c.codec, c.srv = ctx, meta, codec, srv
 	c.attrs, c.attrsParsed = nil, false
+	c.event = nil
 	c.log = nil
 	if srv != nil {
 		c.log = srv.log

@@ -87,6 +87,8 @@
 // handler delays only its own topic. Event handlers do not run on user
 // executors: state they share with request handlers needs a lock or an
 // Exec key. A durable event whose handler fails is delivered again later,
-// after events that came behind it. At shutdown, event subscriptions are
+// after events that came behind it; with Subscription.MaxAttempts
+// (route.DeadLetter) it is given up after that many deliveries and parked
+// on its dead-letter topic (fabric.DeadLetterTopic). At shutdown, event subscriptions are
 // drained before the routes, so their handlers can still call them.
 package logic

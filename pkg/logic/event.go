@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/fabric"
@@ -82,6 +86,16 @@ type Subscription struct {
 	// fabric.HeaderType names another type are dropped. "bytes" accepts
 	// any payload.
 	Type string
+	// MaxAttempts, for a Durable subscription, is the number of
+	// deliveries after which an event whose handler still fails is given
+	// up: published on the dead-letter topic
+	// (fabric.DeadLetterTopic(service, Topic)) through the durable bus and
+	// acknowledged, so that the events behind it go on. An event the
+	// handler cannot decode (ErrBadEvent) goes there at once. If the
+	// dead-letter publication fails, the event is delivered again. 0: no
+	// dead letters; a failing event is delivered again forever and a
+	// malformed one is dropped.
+	MaxAttempts int
 	// Handler handles one event.
 	Handler EventHandler
 	// Doc is the subscription's documentation.
@@ -239,7 +253,10 @@ func (s *Server) subscribeEvent(ctx context.Context, sb *Subscription) error {
 	switch sb.Delivery {
 	case EveryInstance, OnePerService:
 		handle := func(m *nats.Msg) {
-			if err := s.serveEvent(sb, m.Header, m.Data); err != nil && !errors.Is(err, ErrBadEvent) {
+			switch err := s.serveEvent(sb, m.Header, m.Data); {
+			case errors.Is(err, ErrBadEvent):
+				s.log.Warn("event dropped", slog.String("topic", sb.Topic), slog.Any("error", err))
+			case err != nil:
 				s.log.Warn("event handler failed", slog.String("topic", sb.Topic), slog.Any("error", err))
 			}
 		}
@@ -256,6 +273,14 @@ func (s *Server) subscribeEvent(ctx context.Context, sb *Subscription) error {
 		s.events.subs = append(s.events.subs, sub)
 		return nil
 	case Durable:
+		if sb.MaxAttempts < 0 {
+			return fmt.Errorf("MaxAttempts %d is negative", sb.MaxAttempts)
+		}
+		if sb.MaxAttempts > 0 {
+			if err := fabric.ValidTopic(fabric.DeadLetterTopic(s.cfg.Service, sb.Topic)); err != nil {
+				return fmt.Errorf("dead-letter topic: %w", err)
+			}
+		}
 		cons, err := s.client.durable.Consume(ctx, sb.Topic, s.cfg.Service, func(ev *DurableEvent) error {
 			return s.serveDurable(sb, ev)
 		})
@@ -268,30 +293,121 @@ func (s *Server) subscribeEvent(ctx context.Context, sb *Subscription) error {
 	return fmt.Errorf("unknown delivery %v", sb.Delivery)
 }
 
+// deadLetterTimeout bounds the publication of a dead letter.
+const deadLetterTimeout = 10 * time.Second
+
 // serveDurable handles one durable event; the bus acknowledges it when
-// it returns nil or ErrBadEvent, and delivers it again otherwise.
+// it returns nil or ErrBadEvent, and delivers it again otherwise. An event
+// given up on (Subscription.MaxAttempts) is dead-lettered, then
+// acknowledged.
 func (s *Server) serveDurable(sb *Subscription, ev *DurableEvent) error {
 	err := s.serveEvent(sb, ev.Header, ev.Data)
-	if err != nil && !errors.Is(err, ErrBadEvent) {
+	if err == nil {
+		return nil
+	}
+	bad := errors.Is(err, ErrBadEvent)
+	if sb.MaxAttempts > 0 && (bad || ev.Attempt >= sb.MaxAttempts) {
+		dead := fabric.DeadLetterTopic(s.cfg.Service, sb.Topic)
+		if derr := s.deadLetter(dead, sb, ev, err); derr != nil {
+			s.log.Error("event not dead-lettered; redelivering", slog.String("topic", sb.Topic),
+				slog.String("dead_letter_topic", dead), slog.Int("delivery", ev.Attempt),
+				slog.Any("error", err), slog.Any("dead_letter_error", derr))
+			return fmt.Errorf("logic: dead letter: %w", derr) // not ErrBadEvent: delivered again
+		}
+		s.log.Warn("event dead-lettered", slog.String("topic", sb.Topic),
+			slog.String("dead_letter_topic", dead), slog.Int("delivery", ev.Attempt), slog.Any("error", err))
+		return nil
+	}
+	if bad {
+		s.log.Warn("event dropped", slog.String("topic", sb.Topic), slog.Any("error", err))
+	} else {
 		s.log.Warn("event handler failed; redelivering", slog.String("topic", sb.Topic),
 			slog.Int("delivery", ev.Attempt), slog.Any("error", err))
 	}
 	return err
 }
 
+// deadLetter publishes ev on topic dead with the fabric.HeaderDead*
+// headers added to its own.
+func (s *Server) deadLetter(dead string, sb *Subscription, ev *DurableEvent, cause error) error {
+	h := make(nats.Header, len(ev.Header)+5)
+	for k, v := range ev.Header {
+		h[k] = slices.Clone(v)
+	}
+	h.Set(fabric.HeaderDeadTopic, sb.Topic)
+	h.Set(fabric.HeaderDeadService, s.cfg.Service)
+	h.Set(fabric.HeaderDeadAttempts, strconv.Itoa(ev.Attempt))
+	h.Set(fabric.HeaderDeadError, oneLine(cause.Error(), fabric.MaxDeadError))
+	h.Set(fabric.HeaderDeadAt, strconv.FormatInt(time.Now().UnixMilli(), 10))
+	ctx, cancel := context.WithTimeout(s.ctx, deadLetterTimeout)
+	defer cancel()
+	return s.client.durable.Publish(ctx, &DurableEvent{Topic: dead, Header: h, Data: ev.Data})
+}
+
+// oneLine returns s with line breaks as spaces, cut to at most max bytes
+// on a rune boundary: a header value.
+func oneLine(s string, max int) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) <= max {
+		return s
+	}
+	for max > 0 && !utf8.RuneStart(s[max]) {
+		max--
+	}
+	return s[:max]
+}
+
+// DeadLetter describes an event that a durable subscription gave up on
+// (Subscription.MaxAttempts); see Ctx.DeadLetter.
+type DeadLetter struct {
+	// Topic is the topic the event was published on.
+	Topic string
+	// Service is the service whose handler gave up.
+	Service string
+	// Attempts is how many deliveries the event had there.
+	Attempts int
+	// Error is the handler's last error.
+	Error string
+	// At is when the event was given up.
+	At time.Time
+}
+
+// DeadLetter returns, in the handler of an event from a dead-letter topic
+// (fabric.DeadLetterTopic), where the event came from and why it was
+// given up; false for any other event or request.
+func (c *Ctx) DeadLetter() (DeadLetter, bool) {
+	h := c.event
+	topic := h.Get(fabric.HeaderDeadTopic)
+	if topic == "" {
+		return DeadLetter{}, false
+	}
+	d := DeadLetter{Topic: topic, Service: h.Get(fabric.HeaderDeadService), Error: h.Get(fabric.HeaderDeadError)}
+	d.Attempts, _ = strconv.Atoi(h.Get(fabric.HeaderDeadAttempts))
+	if ms, err := strconv.ParseInt(h.Get(fabric.HeaderDeadAt), 10, 64); err == nil {
+		d.At = time.UnixMilli(ms)
+	}
+	return d, true
+}
+
 // serveEvent runs the subscription's handler for one event with a Ctx of
-// its own. It returns ErrBadEvent for an event it cannot decode.
+// its own. It returns an error wrapping ErrBadEvent for an event it cannot
+// decode.
 func (s *Server) serveEvent(sb *Subscription, h nats.Header, data []byte) error {
 	em, err := fabric.ParseEventMeta(h)
 	if err == nil && em.Type != "" && sb.Type != "bytes" && em.Type != sb.Type {
 		err = fmt.Errorf("payload type %s, subscription takes %s", em.Type, sb.Type)
 	}
 	if err != nil {
-		s.log.Warn("event dropped", slog.String("topic", sb.Topic), slog.Any("error", err))
-		return ErrBadEvent
+		return fmt.Errorf("%w: %v", ErrBadEvent, err)
 	}
 	c := s.ctxs.Get().(*Ctx)
 	c.reset(s.ctx, fabric.Meta{UserID: em.UserID}, wire.Protobuf{}, s)
+	c.event = h
 	var span oteltrace.Span
 	if s.tr != nil {
 		span = s.traceEvent(c, sb, h)
@@ -300,11 +416,8 @@ func (s *Server) serveEvent(sb *Subscription, h nats.Header, data []byte) error 
 	if span != nil {
 		endCall(span, err)
 	}
-	c.ctx, c.srv = nil, nil
+	c.ctx, c.srv, c.event = nil, nil, nil
 	s.ctxs.Put(c)
-	if errors.Is(err, ErrBadEvent) {
-		s.log.Warn("event dropped", slog.String("topic", sb.Topic), slog.Any("error", err))
-	}
 	return err
 }
 

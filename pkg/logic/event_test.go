@@ -1,6 +1,7 @@
 package logic_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	demopb "github.com/iogo-dev/iogo/proto/demo"
 	"github.com/iogo-dev/iogo/proto/iohao"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
 )
 
 // received records events by the instance that handled them.
@@ -166,8 +168,11 @@ func TestEventValidation(t *testing.T) {
 	route.Subscribe(r, "a..b", noop)
 	route.Subscribe(r, "a.*", noop)
 	route.Subscribe(r, "ok", func(*logic.Ctx, struct{}) error { return nil })
+	route.Subscribe(r, "dl.live", noop, route.DeadLetter(3))
+	route.Subscribe(r, "dl.zero", noop, route.Durable(), route.DeadLetter(0))
 	_, err := r.Routes()
-	for _, want := range []string{`"a.b" subscribed twice`, `"bad topic"`, `"a..b"`, `"a.*"`, "struct {}"} {
+	for _, want := range []string{`"a.b" subscribed twice`, `"bad topic"`, `"a..b"`, `"a.*"`, "struct {}",
+		`"dl.live": DeadLetter needs`, `"dl.zero": DeadLetter needs`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not mention %s", err, want)
 		}
@@ -292,4 +297,90 @@ func TestDurableBusJetStream(t *testing.T) {
 			return cl.DurableBus()
 		}
 	})
+}
+
+// A durable subscription with route.DeadLetter gives up on an event after
+// its attempts (a malformed one at once), parks it on the dead-letter topic
+// with why, and goes on with the events behind it.
+func TestEventDeadLetter(t *testing.T) {
+	b := startNATS(t)
+	var mu sync.Mutex
+	attempts := map[int64]int{}
+	handled := newReceived()
+	r := route.NewRouter()
+	route.Subscribe(r, "order.paid", func(c *logic.Ctx, m *demopb.EchoMsg) error {
+		mu.Lock()
+		attempts[m.Seq]++
+		mu.Unlock()
+		if m.Seq == 7 {
+			return errors.New("card declined\r\nno retry helps")
+		}
+		handled.add(c.InstanceID(), m.Seq)
+		return nil
+	}, route.Durable(), route.DeadLetter(3))
+	startDurable(t, b, r, "dur-1")
+
+	type dead struct {
+		d    logic.DeadLetter
+		data []byte
+	}
+	var dmu sync.Mutex
+	var got []dead
+	ops := route.NewRouter()
+	route.Subscribe(ops, fabric.DeadLetterTopic("dur", "order.paid"), func(c *logic.Ctx, data []byte) error {
+		d, ok := c.DeadLetter()
+		if !ok {
+			return fmt.Errorf("%w: not a dead letter", logic.ErrBadEvent)
+		}
+		dmu.Lock()
+		got = append(got, dead{d, data})
+		dmu.Unlock()
+		return nil
+	}, route.Durable())
+	startLogic(t, b, ops, withService("ops"), withInstance("ops-1"))
+
+	cl := newCallClient(t, connect(t, b))
+	ctx := context.Background()
+	before := time.Now().Add(-time.Second)
+	for _, msg := range []proto.Message{&demopb.EchoMsg{Seq: 7}, logic.Wrap("not an order"), &demopb.EchoMsg{Seq: 8}} {
+		if err := cl.PublishDurable(ctx, "order.paid", msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 10*time.Second, func() error {
+		dmu.Lock()
+		defer dmu.Unlock()
+		if len(got) != 2 || !slices.Equal(handled.get("dur-1"), []int64{8}) {
+			return fmt.Errorf("dead letters %+v, handled %v", got, handled.get("dur-1"))
+		}
+		return nil
+	})
+	dmu.Lock()
+	defer dmu.Unlock()
+	slices.SortFunc(got, func(a, b dead) int { return a.d.Attempts - b.d.Attempts })
+	for i, tc := range []struct {
+		attempts int
+		err      string
+		payload  proto.Message
+	}{
+		{1, "payload type iohao.StringValue", logic.Wrap("not an order")}, // malformed: at once
+		{3, "card declined  no retry helps", &demopb.EchoMsg{Seq: 7}},     // after its attempts
+	} {
+		d := got[i].d
+		want, _ := proto.Marshal(tc.payload)
+		if d.Topic != "order.paid" || d.Service != "dur" || d.Attempts != tc.attempts ||
+			!strings.Contains(d.Error, tc.err) || d.At.Before(before) || !bytes.Equal(got[i].data, want) {
+			t.Errorf("dead letter %d: %+v payload %x, want %d attempts, error with %q, payload %x",
+				i, d, got[i].data, tc.attempts, tc.err, want)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if attempts[7] != 3 || attempts[8] != 1 {
+		t.Fatalf("attempts %v", attempts)
+	}
+	// Outside a dead-letter handler there is nothing to tell.
+	if _, ok := logic.NewCtx(ctx, fabric.Meta{}, nil).DeadLetter(); ok {
+		t.Fatal("DeadLetter outside a dead-letter event")
+	}
 }

@@ -24,6 +24,23 @@ func Durable() EventOption {
 	return func(sb *logic.Subscription) { sb.Delivery = logic.Durable }
 }
 
+// DeadLetter gives up on an event of a Durable subscription after
+// maxAttempts failed deliveries (at once if it cannot be decoded): the
+// event goes to the dead-letter topic fabric.DeadLetterTopic(service,
+// topic) and the events behind it go on (logic.Subscription.MaxAttempts).
+// Subscribe to that topic to inspect, alert on or replay them;
+// logic.Ctx.DeadLetter tells why each was given up. maxAttempts must be at
+// least 1, and the subscription Durable.
+//
+//	route.Subscribe(r, "order.paid", onPaid, route.Durable(), route.DeadLetter(5))
+//	route.Subscribe(r, fabric.DeadLetterTopic("orders", "order.paid"), onDeadPaid, route.Durable())
+func DeadLetter(maxAttempts int) EventOption {
+	if maxAttempts < 1 {
+		maxAttempts = -1 // reported by Subscribe: 0 would mean no dead letters
+	}
+	return func(sb *logic.Subscription) { sb.MaxAttempts = maxAttempts }
+}
+
 // EventDoc documents an event subscription.
 func EventDoc(text string) EventOption {
 	return func(sb *logic.Subscription) { sb.Doc = text }
@@ -64,6 +81,10 @@ func Subscribe[T any](r *Router, topic string, fn func(*logic.Ctx, T) error, opt
 	sb.Func, sb.File, sb.Line = funcSource(fn)
 	for _, o := range opts {
 		o(&sb)
+	}
+	if sb.MaxAttempts != 0 && (sb.MaxAttempts < 1 || sb.Delivery != logic.Durable) {
+		r.errs = append(r.errs, fmt.Errorf("route: subscribe %q: DeadLetter needs maxAttempts >= 1 and a Durable subscription", topic))
+		return
 	}
 	for _, prev := range r.events {
 		if prev.Topic == topic {
