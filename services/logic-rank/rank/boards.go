@@ -2,6 +2,7 @@ package rank
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -50,11 +51,18 @@ type Boards interface {
 	// Remove deletes the owner's record; a missing record is not an error.
 	Remove(ctx context.Context, s Scope, owner int64) error
 	// Expire drops the records of the board's periods that start before
-	// the given Unix second (all of them for math.MaxInt64).
+	// the given Unix second (all of them for math.MaxInt64). It returns
+	// ErrExpireInProgress when another instance is dropping some of them:
+	// call it again later, until it returns nil.
 	Expire(ctx context.Context, board *BoardConfig, before int64) error
 	// Close releases the backend's resources (not the storage it was given).
 	Close() error
 }
+
+// ErrExpireInProgress is returned by Boards.Expire when another instance
+// has claimed the dropping of some of the periods: not a failure, but not
+// done either.
+var ErrExpireInProgress = errors.New("rank: another instance is dropping these periods")
 
 // window returns the first rank of a window of limit records around rank
 // r on a board of n records.

@@ -475,7 +475,8 @@ func (b *kvBoards) Remove(ctx context.Context, s Scope, owner int64) error {
 func (b *kvBoards) Expire(ctx context.Context, board *BoardConfig, before int64) error {
 	// The watch loads every record, so the periods in memory are those
 	// the bucket holds. Each stays in memory until its records are gone
-	// from the bucket, so that a failed drop is tried again.
+	// from the bucket, so that a failed drop, or one another instance
+	// claimed and may never finish, is tried again.
 	b.mu.RLock()
 	var periods []int64
 	for id := range b.scopes {
@@ -484,11 +485,19 @@ func (b *kvBoards) Expire(ctx context.Context, board *BoardConfig, before int64)
 		}
 	}
 	b.mu.RUnlock()
+	busy := false
 	for _, p := range periods {
-		if err := b.dropPeriod(ctx, board.ID, p); err != nil {
+		switch err := b.dropPeriod(ctx, board.ID, p); {
+		case errors.Is(err, ErrExpireInProgress):
+			busy = true
+		case err != nil:
 			return err
+		default:
+			b.forget(scopeID{board.ID, p})
 		}
-		b.forget(scopeID{board.ID, p})
+	}
+	if busy {
+		return ErrExpireInProgress
 	}
 	return nil
 }
@@ -505,8 +514,9 @@ func (b *kvBoards) forget(id scopeID) {
 	}
 }
 
-// dropPeriod deletes a period's records from the bucket, unless another
-// instance has claimed that work recently.
+// dropPeriod deletes a period's records from the bucket, or returns
+// ErrExpireInProgress when another instance has claimed that work
+// recently (a claim older than gcStale is taken over).
 func (b *kvBoards) dropPeriod(ctx context.Context, board string, period int64) error {
 	claim := gcPrefix + board + "." + strconv.FormatInt(period, 10)
 	now := time.Now()
@@ -517,14 +527,14 @@ func (b *kvBoards) dropPeriod(ctx context.Context, board string, period int64) e
 		}
 		e, err := b.kv.Get(ctx, claim)
 		if err != nil {
-			return nil // finished and released meanwhile
+			return ErrExpireInProgress // released meanwhile: done, or to be tried again
 		}
 		ms, _ := strconv.ParseInt(string(e.Value), 10, 64)
 		if now.Sub(time.UnixMilli(ms)) < gcStale {
-			return nil // someone is on it
+			return ErrExpireInProgress // someone is on it
 		}
 		if _, err := b.kv.Update(ctx, claim, stamp, e.Revision); err != nil {
-			return nil // someone else took it over
+			return ErrExpireInProgress // someone else took it over
 		}
 	}
 	if err := b.deleteRecords(ctx, board, period); err != nil {

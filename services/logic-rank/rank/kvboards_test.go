@@ -3,6 +3,7 @@ package rank_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -63,5 +64,59 @@ func TestKVBoardsExpireRetries(t *testing.T) {
 	}
 	if len(keys) != 0 {
 		t.Fatalf("records left in the bucket after Expire: %v", keys)
+	}
+}
+
+// A period whose dropping another instance claimed stays in memory and is
+// tried again: Expire reports ErrExpireInProgress while the claim is fresh
+// and takes it over once it is stale (the claimer died), so the records do
+// not stay in the bucket until a restart.
+func TestKVBoardsExpireTakesOverAStaleClaim(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kv, err := newOpener(t).Open(ctx, store.Bucket{Name: rank.RecordsBucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := rank.NewKVBoards(ctx, kv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	cfg := &rank.BoardConfig{ID: "daily", Reset: "@daily"}
+	old := rank.Scope{Board: cfg, Period: 86400}
+	if _, err := b.Submit(ctx, old, rank.Submission{Owner: 1, Score: 5}, time.UnixMilli(1)); err != nil {
+		t.Fatal(err)
+	}
+	claim := "gc.daily.86400"
+	stamp := func(at time.Time) []byte { return []byte(strconv.FormatInt(at.UnixMilli(), 10)) }
+	if _, err := kv.Put(ctx, claim, stamp(time.Now())); err != nil { // another instance is on it
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		name    string
+		claimAt time.Time
+		want    error
+		left    int
+	}{
+		{"fresh claim", time.Now(), rank.ErrExpireInProgress, 1},
+		{"claim 11 minutes old", time.Now().Add(-11 * time.Minute), nil, 0},
+	} {
+		if _, err := kv.Put(ctx, claim, stamp(step.claimAt)); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Expire(ctx, cfg, 2*86400); !errors.Is(err, step.want) {
+			t.Fatalf("%s: Expire: %v, want %v", step.name, err, step.want)
+		}
+		keys, err := kv.Keys(ctx, "r.")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) != step.left {
+			t.Fatalf("%s: records in the bucket %v, want %d", step.name, keys, step.left)
+		}
+	}
+	if keys, _ := kv.Keys(ctx, "gc."); len(keys) != 0 {
+		t.Fatalf("claims left: %v", keys)
 	}
 }

@@ -379,7 +379,10 @@ func (s *Module) DeleteBoard(ctx context.Context, id string) error {
 	s.mu.Lock()
 	delete(s.boards, id)
 	s.mu.Unlock()
-	return s.backend.Expire(ctx, &b.cfg, math.MaxInt64)
+	if err := s.backend.Expire(ctx, &b.cfg, math.MaxInt64); !errors.Is(err, ErrExpireInProgress) {
+		return err
+	}
+	return nil // another instance is dropping some of its periods
 }
 
 func (s *Module) board(id string) (*board, error) {
@@ -607,7 +610,10 @@ func (s *Module) Maintain(ctx context.Context) error {
 		if p.PreviousStart == 0 || b.expired.Load() >= p.PreviousStart {
 			continue
 		}
-		if err := s.backend.Expire(ctx, &b.cfg, p.PreviousStart); err != nil {
+		switch err := s.backend.Expire(ctx, &b.cfg, p.PreviousStart); {
+		case errors.Is(err, ErrExpireInProgress):
+			continue // another instance is on it; see again next time
+		case err != nil:
 			errList = append(errList, fmt.Errorf("rank: expire %s: %w", b.cfg.ID, err))
 			continue
 		}
