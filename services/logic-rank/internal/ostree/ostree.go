@@ -28,6 +28,9 @@ const (
 	// merged with a neighbour or takes keys from it.
 	leafMin  = leafCap / 4
 	innerMin = innerCap / 4
+	// maxDepth bounds the levels of inner nodes that Move tracks: a tree
+	// that deep holds more than 2×16^(maxDepth-1)×16 keys.
+	maxDepth = 12
 )
 
 // Key is the sort key of an entry, compared field by field.
@@ -240,11 +243,7 @@ func (t *Tree[V]) insert(x *inner[V], total int, key Key, val V) (rank int, adde
 			}
 			newSep = newLeaf.keys.at(0)
 		}
-		l.keys.move(p+1, &l.keys, p, l.n)
-		copy(l.vals[p+1:l.n+1], l.vals[p:l.n])
-		l.keys.set(p, key)
-		l.vals[p] = val
-		l.n++
+		l.insertAt(p, key, val)
 		if newLeaf != nil {
 			x.counts[i] = x.leaves[i].n
 		} else {
@@ -277,6 +276,24 @@ func (t *Tree[V]) insert(x *inner[V], total int, key Key, val V) (rank int, adde
 	}
 	x.insertAt(at, newSep, n, newInner, newLeaf)
 	return rank, true, right, sep
+}
+
+// insertAt puts key and val at position p of a leaf that has room.
+func (l *leaf[V]) insertAt(p int, key Key, val V) {
+	l.keys.move(p+1, &l.keys, p, l.n)
+	copy(l.vals[p+1:l.n+1], l.vals[p:l.n])
+	l.keys.set(p, key)
+	l.vals[p] = val
+	l.n++
+}
+
+// removeAt drops the key at position p.
+func (l *leaf[V]) removeAt(p int) {
+	l.keys.move(p, &l.keys, p+1, l.n)
+	copy(l.vals[p:], l.vals[p+1:l.n])
+	l.n--
+	var zero V
+	l.vals[l.n] = zero
 }
 
 // count returns the number of keys of the new node of a split: l, or x
@@ -369,11 +386,7 @@ func (t *Tree[V]) delete(x *inner[V], key Key) bool {
 		if !found {
 			return false
 		}
-		l.keys.move(p, &l.keys, p+1, l.n)
-		copy(l.vals[p:], l.vals[p+1:l.n])
-		l.n--
-		var zero V
-		l.vals[l.n] = zero
+		l.removeAt(p)
 		x.counts[i]--
 		if l.n < leafMin && x.n > 1 {
 			x.fixLeaf(i)
@@ -482,26 +495,64 @@ func (x *inner[V]) clearFrom(i int) {
 }
 
 // Move replaces key old, if present, with key new and value val, and
-// returns new's rank: Delete(old) then Insert(new, val). When new sorts
-// strictly between two other keys of old's leaf (a score change that moves
-// an entry a few places, the common case on a leaderboard) the entry moves
-// within its leaf: one descent, and no count or separator above changes.
+// returns new's rank: Delete(old) then Insert(new, val), in one walk.
+//
+// The walk goes down to old's and new's leaves at once, so the cache
+// misses of the two paths overlap. When new sorts strictly between two
+// other keys of old's leaf (a score change that moves an entry a few
+// places, the common case on a leaderboard) the entry moves within its
+// leaf, and no count or separator above changes. When the leaves differ,
+// old's leaf stays above its minimum without old and new's has room (the
+// common case for a jump to a random score), old and new change places
+// directly, and only the counts below the node where the two paths part
+// change. Otherwise Move falls back to Delete and Insert.
 func (t *Tree[V]) Move(old, new Key, val V) int {
-	x, total, rank := t.root, t.length, 0
-	for {
-		i := x.child(old)
-		rank += x.below(i, total)
-		if !x.leafKids {
-			x, total = x.kids[i], x.counts[i]
-			continue
+	var path [maxDepth]struct {
+		x, y *inner[V] // the nodes on old's and new's paths
+		i, j int       // the children taken
+	}
+	x, y := t.root, t.root
+	xTotal, yTotal, rank, below := t.length, t.length, 0, 0
+	d := 0
+	for ; ; d++ {
+		if d == maxDepth { // deeper than any tree that fits in memory
+			t.Delete(old)
+			return t.Insert(new, val)
 		}
-		l := x.leaves[i]
-		if p, found := l.search(old); found {
-			if q := l.moveWithin(p, new, val); q >= 0 {
-				return rank + q + 1
+		i, j := x.child(old), y.child(new)
+		rank += x.below(i, xTotal)
+		below += y.below(j, yTotal)
+		path[d].x, path[d].y, path[d].i, path[d].j = x, y, i, j
+		if x.leafKids {
+			break
+		}
+		x, xTotal = x.kids[i], x.counts[i]
+		y, yTotal = y.kids[j], y.counts[j]
+	}
+	l, m := x.leaves[path[d].i], y.leaves[path[d].j]
+	p, found := l.search(old)
+	q, dup := m.search(new)
+	switch {
+	case !found:
+		return t.Insert(new, val)
+	case l == m:
+		if q := l.moveWithin(p, new, val); q >= 0 {
+			return rank + q + 1
+		}
+	case !dup && l.n > leafMin && m.n < leafCap:
+		l.removeAt(p)
+		m.insertAt(q, new, val)
+		for _, s := range path[:d+1] {
+			if s.x != s.y || s.i != s.j {
+				s.x.counts[s.i]--
+				s.y.counts[s.j]++
 			}
 		}
-		break
+		// below keys precede new, old among them when it sorts first.
+		if old.Less(new) {
+			below--
+		}
+		return below + q + 1
 	}
 	t.Delete(old)
 	return t.Insert(new, val)
