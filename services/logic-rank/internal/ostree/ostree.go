@@ -570,7 +570,8 @@ func (t *Tree[V]) Move(old, new Key, val V) int {
 			return t.Insert(new, val)
 		}
 		// Both searches before the sums, so that the two nodes' cache
-		// misses overlap.
+		// misses overlap; while the paths agree, two comparisons tell
+		// whether new stays on old's.
 		i, j := x.child(old), 0
 		parted := x != y || !x.holds(i, new)
 		if parted {
@@ -593,7 +594,7 @@ func (t *Tree[V]) Move(old, new Key, val V) int {
 	}
 	l, m := x.leaves[path[d].i], y.leaves[path[d].j]
 	// new's leaf is searched first: at a million keys that measured
-	// 15% faster than old's first, as its misses then overlap the rest.
+	// faster than old's first (1.16 against 1.38 µs a far move).
 	q, dup := 0, false
 	if l != m {
 		q, dup = m.search(new)
