@@ -131,6 +131,9 @@ func (s *session) serve() {
 		if s.admit(m) { // limit.go
 			s.srv.dispatch(s, m)
 		}
+		// Drop the reference to the read buffer, which the link may give
+		// back to a pool (ws.go) before it waits for the next frame.
+		m.Data = nil
 	}
 	<-s.writerDone
 	s.srv.removeSession(s)

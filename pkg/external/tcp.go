@@ -8,9 +8,6 @@ import (
 	"github.com/iogo-dev/iogo/pkg/wire"
 )
 
-// keepWriteBuf is the largest write buffer a TCP link keeps between batches.
-const keepWriteBuf = 64 << 10
-
 // tcpLink frames envelopes with a 4-byte big-endian length prefix. A batch
 // of envelopes is encoded into one buffer and written with one call. KCP
 // sessions use it too (kcp.go): any stream net.Conn will do.
@@ -19,7 +16,6 @@ type tcpLink struct {
 	fr    *wire.FrameReader
 	codec wire.Codec
 	idle  time.Duration // Config.IdleTimeout; <= 0 is off
-	buf   []byte        // writer's buffer
 }
 
 // newStreamLink returns a length-prefixed link over conn with the server's
@@ -45,24 +41,23 @@ func (l *tcpLink) read() ([]byte, error) {
 	return l.fr.Next()
 }
 
+// write encodes the batch into one buffer from bufs, given back after, and
+// writes it with one call.
 func (l *tcpLink) write(msgs []wire.Message) (int, error) {
-	b := l.buf[:0]
+	buf := getBuf()
+	defer putBuf(buf)
+	b := (*buf)[:0]
 	for i := range msgs {
 		var err error
 		if b, err = wire.AppendFrame(b, l.codec, &msgs[i]); err != nil {
 			return 0, err
 		}
+		*buf = b
 	}
 	if err := l.conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
 		return 0, err
 	}
-	n, err := l.conn.Write(b)
-	if cap(b) <= keepWriteBuf {
-		l.buf = b
-	} else {
-		l.buf = nil
-	}
-	return n, err
+	return l.conn.Write(b)
 }
 
 func (l *tcpLink) goodbye() {}

@@ -1,10 +1,11 @@
 package external
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"sync"
 	"time"
 
 	fws "github.com/fasthttp/websocket"
@@ -13,9 +14,16 @@ import (
 	"github.com/iogo-dev/iogo/pkg/wire"
 )
 
-// keepReadBuf is the largest read buffer a WebSocket link keeps between
-// messages.
-const keepReadBuf = 16 << 10
+// WebSocket buffer sizes. The read buffer (a bufio.Reader the library
+// allocates at upgrade) is the only buffer an idle connection keeps once it
+// has received a message; 1 KiB still reads many small pipelined messages
+// per system call, and a larger message is read straight into the
+// message's own buffer. The write buffer comes from a pool shared by all
+// connections (newWSApp), so its size costs no idle memory.
+const (
+	wsReadBuffer  = 1024
+	wsWriteBuffer = 4096
+)
 
 // localCodec is the fiber.Ctx local holding the codec chosen at upgrade.
 const localCodec = "iogo.codec"
@@ -26,6 +34,12 @@ func (s *Server) newWSApp() *fiber.App {
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
 		ReadBufferSize:        4096,
+		// Give the HTTP read and write buffers back once the upgrade
+		// request is read, instead of keeping them under the WebSocket
+		// for the connection's life (4 KiB each). The app serves nothing
+		// but upgrades, so the cost (buffers taken again per request on a
+		// keep-alive connection) does not arise.
+		ReduceMemoryUsage: true,
 	})
 	path := s.cfg.WSPath
 	app.Use(path, func(c *fiber.Ctx) error {
@@ -43,8 +57,11 @@ func (s *Server) newWSApp() *fiber.App {
 		return c.Next()
 	})
 	app.Get(path, websocket.New(s.serveWS, websocket.Config{
-		ReadBufferSize:  4096,
-		WriteBufferSize: 4096,
+		ReadBufferSize:  wsReadBuffer,
+		WriteBufferSize: wsWriteBuffer,
+		// A connection takes a write buffer for one message and gives it
+		// back after, so an idle connection holds none.
+		WriteBufferPool: new(sync.Pool),
 		RecoverHandler: func(c *websocket.Conn) {
 			if v := recover(); v != nil {
 				s.log.Error("websocket handler panic", "panic", v)
@@ -86,13 +103,17 @@ type wsLink struct {
 	codec     wire.Codec
 	frameType int
 	idle      time.Duration // Config.IdleTimeout; <= 0 is off
-	rbuf      bytes.Buffer  // reader's buffer
-	wbuf      []byte        // writer's buffer
+	rbuf      *[]byte       // the last message read, from bufs; nil when none
 }
 
 // read returns the next message. As on TCP, the read deadline is pushed
 // back before each message; a WebSocket ping pushes it back too (onPing).
+// The last message's buffer goes back to bufs before the wait.
 func (l *wsLink) read() ([]byte, error) {
+	if l.rbuf != nil {
+		putBuf(l.rbuf)
+		l.rbuf = nil
+	}
 	if l.idle > 0 {
 		if err := l.conn.SetReadDeadline(readDeadline(l.idle)); err != nil {
 			return nil, err
@@ -114,37 +135,59 @@ func (l *wsLink) readMessage() ([]byte, error) {
 		if typ != fws.BinaryMessage && typ != fws.TextMessage {
 			continue
 		}
-		if l.rbuf.Cap() > keepReadBuf {
-			l.rbuf = bytes.Buffer{}
-		}
-		l.rbuf.Reset()
-		if _, err := l.rbuf.ReadFrom(r); err != nil {
+		buf := getBuf()
+		b, err := readAll(r, *buf)
+		*buf = b
+		if err != nil {
+			putBuf(buf)
 			return nil, err
 		}
-		return l.rbuf.Bytes(), nil
+		l.rbuf = buf
+		return b, nil
+	}
+}
+
+// readAll appends what r holds to b[:0], as io.ReadAll does, and returns
+// the bytes. The library's read limit bounds how far b grows.
+func readAll(r io.Reader, b []byte) ([]byte, error) {
+	b = b[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
 	}
 }
 
 // write sends each envelope as its own message; the WebSocket library
 // writes every message straight to the socket, so a batch costs one
-// write per envelope but still only one wake-up of the writer.
+// write per envelope but still only one wake-up of the writer. The
+// envelopes are encoded into a buffer from bufs, given back after the
+// batch.
 func (l *wsLink) write(msgs []wire.Message) (int, error) {
 	if err := l.conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
 		return 0, err
 	}
+	buf := getBuf()
+	defer putBuf(buf)
 	n := 0
 	for i := range msgs {
-		b, err := l.codec.AppendMessage(l.wbuf[:0], &msgs[i])
+		b, err := l.codec.AppendMessage((*buf)[:0], &msgs[i])
 		if err != nil {
 			return n, err
 		}
+		*buf = b
 		if err := l.conn.WriteMessage(l.frameType, b); err != nil {
 			return n, err
 		}
 		n += len(b)
-		if cap(b) <= keepWriteBuf {
-			l.wbuf = b
-		}
 	}
 	return n, nil
 }
