@@ -2,8 +2,12 @@ package external
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"sync"
 	"testing"
 
+	"github.com/iogo-dev/iogo/pkg/wire"
 	"github.com/nats-io/nats.go"
 )
 
@@ -53,6 +57,53 @@ func BenchmarkRoundTrip(b *testing.B) {
 					}
 				}
 			})
+		})
+	}
+}
+
+// discardLink is a link whose writes succeed at once; each write sends
+// its number of envelopes on written.
+type discardLink struct {
+	written chan int
+	closed  chan struct{}
+	once    sync.Once
+}
+
+func (l *discardLink) read() ([]byte, error) { <-l.closed; return nil, io.EOF }
+func (l *discardLink) write(msgs []wire.Message) (int, error) {
+	l.written <- len(msgs)
+	return len(msgs), nil
+}
+func (l *discardLink) goodbye() {}
+func (l *discardLink) close()   { l.once.Do(func() { close(l.closed) }) }
+
+// BenchmarkSessionSend measures handing envelopes to a session's writer:
+// one at a time, each written before the next is queued (the writer
+// starts and ends each time, as for a client with one request in flight),
+// and in bursts of 16 queued at once.
+func BenchmarkSessionSend(b *testing.B) {
+	srv, err := New(Config{TCPAddr: "127.0.0.1:0", Logger: testLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, burst := range []int{1, 16} {
+		b.Run(fmt.Sprintf("burst=%d", burst), func(b *testing.B) {
+			l := &discardLink{written: make(chan int, 16), closed: make(chan struct{})}
+			s := newSession(srv, 1, wire.Protobuf{}, l, "fake", "test")
+			b.Cleanup(func() {
+				s.closeWith(abort)
+				<-s.writerDone
+			})
+			m := wire.Message{CmdCode: wire.CmdBusiness, MsgID: 1}
+			b.ReportAllocs()
+			for b.Loop() {
+				for range burst {
+					s.send(m)
+				}
+				for n := 0; n < burst; {
+					n += <-l.written
+				}
+			}
 		})
 	}
 }

@@ -97,11 +97,14 @@
 //
 // Each session has a reader goroutine (the connection's own: the TCP
 // accept loop starts it; for WebSocket it is fasthttp's handler goroutine)
-// and a writer goroutine. The reader decodes frames and dispatches them;
-// it owns the session's teardown. The writer owns all writes to the
-// connection: anyone may queue an envelope with session.send, which never
-// blocks; the writer sends everything queued since its last wake-up as one
-// batch (one write call for TCP, one message per envelope for WebSocket).
+// and, while it has something to send, a writer goroutine. The reader
+// decodes frames and dispatches them; it owns the session's teardown. The
+// writer owns all writes to the connection: anyone may queue an envelope
+// with session.send, which never blocks; the first envelope queued while
+// no writer runs starts one, which sends everything queued since its last
+// write as one batch (one write call for TCP, one message per envelope for
+// WebSocket) until the queue is empty, then ends. At most one writer runs
+// at a time, so envelopes leave in the order they were queued.
 // A queue longer than Config.WriteQueue closes the session, so a slow
 // client never stalls the reply or push goroutine or holds unbounded
 // memory. Queued envelopes share their payload with the NATS message, which

@@ -20,8 +20,8 @@ const keepBatch = 256
 
 // A link is one client connection seen through its transport's framing.
 // read is called only by the session's reader goroutine; write and
-// goodbye only by its writer goroutine; close by anyone, any number of
-// times.
+// goodbye only by its writer (one at a time, see writeLoop); close by
+// anyone, any number of times.
 type link interface {
 	// read returns the next envelope's bytes, valid until the next read.
 	// It fails with a timeout error (net.Error) when no frame came within
@@ -49,7 +49,10 @@ const (
 // session is one client connection: its identity, its codec and its
 // outbound queue. A reader goroutine (serve) decodes frames and dispatches
 // them; a writer goroutine (writeLoop) sends queued envelopes in batches.
-// Any goroutine may queue an envelope with send; it never blocks.
+// The writer runs only while there is something to send: the first send
+// to an empty queue starts it and it ends when the queue is empty, so an
+// idle session costs one goroutine, not two. Any goroutine may queue an
+// envelope with send; it never blocks.
 type session struct {
 	id    uint64
 	srv   *Server
@@ -63,13 +66,20 @@ type session struct {
 	// control messages change (attrs.go, bind.go).
 	ctl sessionCtl
 
-	// out is the outbound queue; wake has room for one signal and is
-	// signalled after every append and on close.
+	// out is the outbound queue. writing is set while a writer goroutine
+	// runs or is about to: whoever sets it starts one, and only the writer
+	// clears it, when it finds the queue empty and the session open. Once
+	// the session is closed the writer that carries out the close keeps
+	// it set, so no other starts.
 	outMu   sync.Mutex
 	out     []wire.Message
 	outMode closeMode
-	wake    chan struct{}
+	writing bool
+	// spare is the writer's second queue slice, swapped with out; only
+	// the running writer uses it.
+	spare []wire.Message
 
+	// writerDone is closed when the writer has carried out the close.
 	writerDone chan struct{}
 
 	// in and pub are the reader goroutine's scratch: the envelope being
@@ -94,18 +104,17 @@ func newSession(srv *Server, id uint64, codec wire.Codec, l link, transport, rem
 		codec:      codec,
 		link:       l,
 		log:        srv.log.With("session", id, "transport", transport, "remote", remote),
-		wake:       make(chan struct{}, 1),
 		writerDone: make(chan struct{}),
 		limit:      newLimiter(&srv.cfg),
 		transport:  transportIndex(transport),
 	}
 }
 
-// serve runs the session until its connection ends: it starts the writer,
-// reads and dispatches frames, then tears the session down. It runs on the
-// connection's own goroutine and returns when both goroutines are done.
+// serve runs the session until its connection ends: it reads and
+// dispatches frames, then tears the session down. It runs on the
+// connection's own goroutine and returns when the writer has closed the
+// connection.
 func (s *session) serve() {
-	go s.writeLoop()
 	for {
 		b, err := s.link.read()
 		if err != nil {
@@ -159,14 +168,11 @@ func (s *session) send(m wire.Message) {
 		return
 	}
 	s.out = append(s.out, m)
+	start := !s.writing
+	s.writing = true
 	s.outMu.Unlock()
-	s.signal()
-}
-
-func (s *session) signal() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	if start {
+		go s.writeLoop()
 	}
 }
 
@@ -178,45 +184,62 @@ func (s *session) closeWith(mode closeMode) bool {
 	if !s.closed.CompareAndSwap(false, true) {
 		return false
 	}
-	s.outMu.Lock()
-	s.outMode = mode
-	s.outMu.Unlock()
-	s.signal()
+	s.setMode(mode)
 	if mode == abort {
 		s.link.close()
 	}
 	return true
 }
 
+// setMode sets the close mode and starts a writer to carry it out if none
+// runs.
+func (s *session) setMode(mode closeMode) {
+	s.outMu.Lock()
+	s.outMode = mode
+	start := !s.writing
+	s.writing = true
+	s.outMu.Unlock()
+	if start {
+		go s.writeLoop()
+	}
+}
+
 // kill closes the session now, cutting short a graceful close under way.
 func (s *session) kill() {
 	s.closed.Store(true)
-	s.outMu.Lock()
-	s.outMode = abort
-	s.outMu.Unlock()
-	s.signal()
+	s.setMode(abort)
 	s.link.close()
 }
 
 // take swaps the queue with spare and returns its contents and the mode.
-func (s *session) take(spare []wire.Message) ([]wire.Message, closeMode) {
+// It reports done, and clears writing, when there is nothing to do: the
+// queue is empty and the session open. The writer then ends.
+func (s *session) take() (batch []wire.Message, mode closeMode, done bool) {
 	s.outMu.Lock()
-	batch, mode := s.out, s.outMode
-	s.out = spare
-	s.outMu.Unlock()
-	return batch, mode
+	defer s.outMu.Unlock()
+	batch, mode = s.out, s.outMode
+	if len(batch) == 0 && mode == open {
+		s.writing = false
+		return nil, open, true
+	}
+	s.out = s.spare[:0]
+	return batch, mode, false
 }
 
-// writeLoop sends queued envelopes: everything queued since the last write
-// goes out in one batch, so a burst of replies costs one flush.
+// writeLoop sends queued envelopes until the queue is empty: everything
+// queued since the last write goes out in one batch, so a burst of replies
+// costs one flush. At most one writeLoop runs at a time (see writing); the
+// one that finds the session closed closes the connection and writerDone.
 func (s *session) writeLoop() {
-	defer close(s.writerDone)
-	var spare []wire.Message
-	for range s.wake {
-		batch, mode := s.take(spare[:0])
+	for {
+		batch, mode, done := s.take()
+		if done {
+			return
+		}
 		if mode == abort {
 			clear(batch)
 			s.link.close()
+			close(s.writerDone)
 			return
 		}
 		if len(batch) > 0 {
@@ -228,17 +251,19 @@ func (s *session) writeLoop() {
 					s.log.Debug("closed session: write failed", "err", err)
 				}
 				s.link.close()
+				close(s.writerDone)
 				return
 			}
 		}
 		if cap(batch) <= keepBatch {
-			spare = batch
+			s.spare = batch
 		} else {
-			spare = nil
+			s.spare = nil
 		}
 		if mode == graceful {
 			s.link.goodbye()
 			s.link.close()
+			close(s.writerDone)
 			return
 		}
 	}

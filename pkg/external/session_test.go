@@ -51,7 +51,6 @@ func newTestSession(t *testing.T, queue int) (*session, *fakeLink) {
 	}
 	l := newFakeLink()
 	s := newSession(srv, 1, wire.Protobuf{}, l, "fake", "test")
-	go s.writeLoop()
 	t.Cleanup(func() {
 		s.closeWith(abort)
 		<-s.writerDone
