@@ -72,6 +72,7 @@ type Server struct {
 	addrs   atomic.Pointer[[2]net.Addr] // bound WebSocket and TCP addresses
 	kcp     kcpState                    // KCP listener (kcp.go)
 
+	bufs    bufPool // encode and decode buffers of the links (bufpool.go)
 	pending *pendingTable
 	stats   *gateStats    // stats.go
 	micro   micro.Service // the stats micro service, once started

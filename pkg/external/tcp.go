@@ -16,6 +16,7 @@ type tcpLink struct {
 	fr    *wire.FrameReader
 	codec wire.Codec
 	idle  time.Duration // Config.IdleTimeout; <= 0 is off
+	bufs  *bufPool      // the server's
 }
 
 // newStreamLink returns a length-prefixed link over conn with the server's
@@ -26,6 +27,7 @@ func (s *Server) newStreamLink(conn net.Conn) *tcpLink {
 		fr:    wire.NewFrameReader(conn, s.cfg.MaxFrame),
 		codec: s.codec,
 		idle:  s.cfg.IdleTimeout,
+		bufs:  &s.bufs,
 	}
 }
 
@@ -41,11 +43,11 @@ func (l *tcpLink) read() ([]byte, error) {
 	return l.fr.Next()
 }
 
-// write encodes the batch into one buffer from bufs, given back after, and
+// write encodes the batch into one buffer from l.bufs, given back after, and
 // writes it with one call.
 func (l *tcpLink) write(msgs []wire.Message) (int, error) {
-	buf := getBuf()
-	defer putBuf(buf)
+	buf := l.bufs.get()
+	defer l.bufs.put(buf)
 	b := (*buf)[:0]
 	for i := range msgs {
 		var err error

@@ -82,7 +82,7 @@ func (s *Server) serveWS(c *websocket.Conn) {
 	// fws.ErrReadLimit (the client gets close code 1009) and closes the
 	// session, as an oversize TCP or KCP frame does.
 	c.SetReadLimit(int64(s.cfg.MaxFrame))
-	l := &wsLink{conn: c.Conn, codec: codec, frameType: fws.BinaryMessage, idle: s.cfg.IdleTimeout}
+	l := &wsLink{conn: c.Conn, codec: codec, frameType: fws.BinaryMessage, idle: s.cfg.IdleTimeout, bufs: &s.bufs}
 	if codec.Name() == wire.NameJSON {
 		l.frameType = fws.TextMessage
 	}
@@ -103,6 +103,7 @@ type wsLink struct {
 	codec     wire.Codec
 	frameType int
 	idle      time.Duration // Config.IdleTimeout; <= 0 is off
+	bufs      *bufPool      // the server's
 	rbuf      *[]byte       // the last message read, from bufs; nil when none
 }
 
@@ -111,7 +112,7 @@ type wsLink struct {
 // The last message's buffer goes back to bufs before the wait.
 func (l *wsLink) read() ([]byte, error) {
 	if l.rbuf != nil {
-		putBuf(l.rbuf)
+		l.bufs.put(l.rbuf)
 		l.rbuf = nil
 	}
 	if l.idle > 0 {
@@ -135,11 +136,11 @@ func (l *wsLink) readMessage() ([]byte, error) {
 		if typ != fws.BinaryMessage && typ != fws.TextMessage {
 			continue
 		}
-		buf := getBuf()
+		buf := l.bufs.get()
 		b, err := readAll(r, *buf)
 		*buf = b
 		if err != nil {
-			putBuf(buf)
+			l.bufs.put(buf)
 			return nil, err
 		}
 		l.rbuf = buf
@@ -175,8 +176,8 @@ func (l *wsLink) write(msgs []wire.Message) (int, error) {
 	if err := l.conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
 		return 0, err
 	}
-	buf := getBuf()
-	defer putBuf(buf)
+	buf := l.bufs.get()
+	defer l.bufs.put(buf)
 	n := 0
 	for i := range msgs {
 		b, err := l.codec.AppendMessage((*buf)[:0], &msgs[i])
