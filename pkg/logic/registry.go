@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/registry"
+	"github.com/iogo-dev/iogo/pkg/store"
 	"github.com/nats-io/nats.go"
 )
 
@@ -76,6 +77,26 @@ func (s *Server) warnSharedRoutes(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// retryRegistry runs op, a step of Start on the registry, until it
+// succeeds or fails for good (store.RetryJetStream): right after a
+// JetStream cluster forms, its buckets may answer "no responders" or "no
+// leader" for a while. A failed attempt is logged, the first one and then
+// every 20th, so that a broker without JetStream does not wait in silence.
+func (s *Server) retryRegistry(ctx context.Context, step string, op func(context.Context) error) error {
+	attempts := 0
+	return store.RetryJetStream(ctx, func(ctx context.Context) error {
+		err := op(ctx)
+		if err != nil {
+			if attempts%20 == 0 {
+				s.log.Warn("registry not ready; retrying", slog.String("step", step),
+					slog.Int("attempt", attempts+1), slog.Any("error", err))
+			}
+			attempts++
+		}
+		return err
+	})
 }
 
 // register publishes the routes (when routes is set) and writes the

@@ -296,11 +296,13 @@ func (s *Server) Start(ctx context.Context) error {
 			return fmt.Errorf("logic: init %s: %w", s.cfg.Service, err)
 		}
 	}
-	if err := s.warnSharedRoutes(ctx); err != nil {
+	if err := s.retryRegistry(ctx, "read instances", s.warnSharedRoutes); err != nil {
 		s.abort()
 		return err
 	}
-	if err := cl.Registry().PublishRoutes(ctx, s.registryRoutes()); err != nil {
+	if err := s.retryRegistry(ctx, "publish routes", func(ctx context.Context) error {
+		return cl.Registry().PublishRoutes(ctx, s.registryRoutes())
+	}); err != nil {
 		s.abort()
 		return fmt.Errorf("logic: publish routes: %w", err)
 	}
@@ -335,7 +337,9 @@ func (s *Server) Start(ctx context.Context) error {
 	// Listen for reconnects before the first heartbeat, so that none is
 	// missed in between.
 	s.status = s.nc.StatusChanged(nats.CONNECTED)
-	if err := cl.Registry().Heartbeat(ctx, s.instance()); err != nil {
+	if err := s.retryRegistry(ctx, "register instance", func(ctx context.Context) error {
+		return cl.Registry().Heartbeat(ctx, s.instance())
+	}); err != nil {
 		s.abort()
 		return fmt.Errorf("logic: register instance: %w", err)
 	}

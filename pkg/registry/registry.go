@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/fabric"
+	"github.com/iogo-dev/iogo/pkg/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -115,18 +116,32 @@ type Registry struct {
 	routes, services, bindings jetstream.KeyValue
 }
 
+// openTimeout bounds Open's retries when its context has no deadline.
+const openTimeout = 30 * time.Second
+
 // Open binds to the framework buckets, which the broker creates at start.
+// Right after a JetStream cluster forms, or while its broker is still
+// creating them, the buckets may answer "no responders", "no leader" or
+// "not found" for a while: Open retries (store.RetryJetStream) until ctx
+// ends, or for openTimeout when ctx has no deadline.
 func Open(ctx context.Context, js jetstream.JetStream) (*Registry, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, openTimeout)
+		defer cancel()
+	}
 	r := &Registry{}
 	for _, b := range []struct {
 		name string
 		kv   *jetstream.KeyValue
 	}{{fabric.BucketRoutes, &r.routes}, {fabric.BucketServices, &r.services}, {fabric.BucketBindings, &r.bindings}} {
-		kv, err := js.KeyValue(ctx, b.name)
+		err := store.RetryJetStream(ctx, func(ctx context.Context) (err error) {
+			*b.kv, err = js.KeyValue(ctx, b.name)
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("registry: bucket %s: %w", b.name, err)
 		}
-		*b.kv = kv
 	}
 	return r, nil
 }

@@ -2,13 +2,17 @@ package registry_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/broker"
 	"github.com/iogo-dev/iogo/pkg/broker/brokertest"
+	"github.com/iogo-dev/iogo/pkg/fabric"
 	"github.com/iogo-dev/iogo/pkg/registry"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 )
@@ -185,5 +189,79 @@ func TestAccessText(t *testing.T) {
 	var a registry.Access
 	if err := a.UnmarshalText([]byte("root")); err == nil {
 		t.Fatal("unknown access accepted")
+	}
+}
+
+// Open waits for buckets that are not there yet (a broker still creating
+// them, a cluster still electing its leaders) instead of failing at once,
+// and gives up when its context ends.
+func TestOpenWaitsForTheBuckets(t *testing.T) {
+	b := brokertest.Start(t, broker.Config{})
+	nc, err := b.InProcessConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := js.DeleteKeyValue(ctx, fabric.BucketRoutes); err != nil {
+		t.Fatal(err)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancelShort()
+	if _, err := registry.Open(short, js); !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, jetstream.ErrBucketNotFound) {
+		t.Fatalf("Open without the bucket until ctx ends: %v, want the deadline and bucket not found", err)
+	}
+
+	// The waiting Open has a connection of its own, whose requests (each
+	// attempt looks the bucket's stream up) the spy tells by their inbox.
+	waiter, err := nats.Connect(b.ClientURL(), nats.CustomInboxPrefix("_WAITER"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(waiter.Close)
+	wjs, err := jetstream.New(waiter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lookups := make(chan struct{}, 64)
+	spy, err := nc.Subscribe("$JS.API.STREAM.INFO.KV_"+fabric.BucketRoutes, func(m *nats.Msg) {
+		if strings.HasPrefix(m.Reply, "_WAITER.") {
+			select {
+			case lookups <- struct{}{}:
+			default:
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = spy.Unsubscribe() }()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	opened := make(chan error, 1)
+	go func() {
+		_, err := registry.Open(ctx, wjs)
+		opened <- err
+	}()
+	for range 2 { // a failed attempt, then another
+		select {
+		case <-lookups:
+		case err := <-opened:
+			t.Fatalf("Open returned before the bucket existed: %v", err)
+		case <-ctx.Done():
+			t.Fatal("no attempt")
+		}
+	}
+	if err := broker.EnsureBuckets(ctx, js, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-opened; err != nil {
+		t.Fatalf("Open once the bucket exists: %v", err)
 	}
 }
