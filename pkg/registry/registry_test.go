@@ -19,11 +19,10 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func open(t *testing.T) *registry.Registry {
+// inProcess returns an in-process connection to b, closed when the test
+// ends, and its JetStream.
+func inProcess(t *testing.T, b *broker.Broker) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	b := brokertest.Start(t, broker.Config{DontListen: true})
 	nc, err := b.InProcessConn()
 	if err != nil {
 		t.Fatal(err)
@@ -33,6 +32,14 @@ func open(t *testing.T) *registry.Registry {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return nc, js
+}
+
+func open(t *testing.T) *registry.Registry {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, js := inProcess(t, brokertest.Start(t, broker.Config{DontListen: true}))
 	reg, err := registry.Open(ctx, js)
 	if err != nil {
 		t.Fatal(err)
@@ -197,15 +204,7 @@ func TestAccessText(t *testing.T) {
 // and gives up when its context ends.
 func TestOpenWaitsForTheBuckets(t *testing.T) {
 	b := brokertest.Start(t, broker.Config{})
-	nc, err := b.InProcessConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := inProcess(t, b)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := js.DeleteKeyValue(ctx, fabric.BucketRoutes); err != nil {
