@@ -425,6 +425,12 @@ func (s *Server) finish(ctx context.Context, evErr, err error) error {
 	err = errors.Join(evErr, err)
 	s.cancel()
 	if s.ownConn {
+		// The last replies may still be in the connection's buffer: a
+		// flush (a ping the broker answers after reading them) makes sure
+		// the broker has them before the socket closes.
+		if s.nc.IsConnected() {
+			_ = s.nc.FlushTimeout(closeFlushTimeout)
+		}
 		s.nc.Close()
 	}
 	if err != nil {
@@ -618,6 +624,10 @@ func (s *Server) run(t task) {
 // flushTimeout bounds the wait for the broker to register subscriptions
 // when the caller's context has no deadline.
 const flushTimeout = 10 * time.Second
+
+// closeFlushTimeout bounds the wait for the broker to take the last
+// replies before a shutdown closes the connection.
+const closeFlushTimeout = 2 * time.Second
 
 // maxKeptBuffer is the largest response buffer a pooled Ctx keeps.
 const maxKeptBuffer = 64 << 10
