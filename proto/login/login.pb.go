@@ -485,14 +485,20 @@ func (x *TokenLogin) GetToken() string {
 }
 
 // Refresh trades a refresh token for new tokens. The old refresh token is
-// revoked: presented again within the reuse grace of the server (30 s by
-// default; a retry of a refresh whose answer was lost) it gets the same
-// new tokens, later it revokes every token of that login, as does any
-// older refresh token.
+// revoked: presented again with the same request_id within the reuse grace
+// of the server (30 s by default; a retry of a refresh whose answer was
+// lost) it gets the same new tokens; otherwise, or later, it revokes every
+// token of that login, as does any older refresh token.
 type Refresh struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The newest refresh token of the login.
-	RefreshToken  string `protobuf:"bytes,1,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	RefreshToken string `protobuf:"bytes,1,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	// A key the client draws for this refresh (16 random bytes in hex, say;
+	// at most 64 bytes) and sends again, unchanged, when it retries the
+	// refresh. Only a retry with the same key gets the same tokens; without
+	// one, every second use of a refresh token is reuse. Keep it secret
+	// until the refresh is answered.
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -530,6 +536,13 @@ func (*Refresh) Descriptor() ([]byte, []int) {
 func (x *Refresh) GetRefreshToken() string {
 	if x != nil {
 		return x.RefreshToken
+	}
+	return ""
+}
+
+func (x *Refresh) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -886,9 +899,11 @@ const file_login_login_proto_rawDesc = "" +
 	"\bnickname\x18\x03 \x01(\tR\bnickname\"'\n" +
 	"\n" +
 	"TokenLogin\x12\x19\n" +
-	"\x05token\x18\x01 \x01(\tB\x03\x80\x01\x01R\x05token\"3\n" +
+	"\x05token\x18\x01 \x01(\tB\x03\x80\x01\x01R\x05token\"W\n" +
 	"\aRefresh\x12(\n" +
-	"\rrefresh_token\x18\x01 \x01(\tB\x03\x80\x01\x01R\frefreshToken\"\x1a\n" +
+	"\rrefresh_token\x18\x01 \x01(\tB\x03\x80\x01\x01R\frefreshToken\x12\"\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tB\x03\x80\x01\x01R\trequestId\"\x1a\n" +
 	"\x06Logout\x12\x10\n" +
 	"\x03all\x18\x01 \x01(\bR\x03all\"K\n" +
 	"\fLinkPassword\x12\x1a\n" +

@@ -45,7 +45,7 @@ namespace IogoSdk
             return c.Call(1, 5, Codecs.Message<global::Iogo.Login.TokenLogin>(), Codecs.Message<global::Iogo.Login.User>(), req);
         }
 
-        /// <summary>Trades a refresh token for new tokens; the old refresh token is revoked. Presented again within the reuse grace (a retry) it gets the same new tokens; later, or an older token, it revokes the whole login. Route 1-6, access public.</summary>
+        /// <summary>Trades a refresh token for new tokens; the old refresh token is revoked. Presented again with the same request_id within the reuse grace (a retry) it gets the same new tokens; otherwise, later, or an older token, it revokes the whole login. Route 1-6, access public.</summary>
         public static Task<global::Iogo.Login.Tokens> Refresh(Client c, global::Iogo.Login.Refresh req)
         {
             return c.Call(1, 6, Codecs.Message<global::Iogo.Login.Refresh>(), Codecs.Message<global::Iogo.Login.Tokens>(), req);

@@ -828,10 +828,12 @@ namespace Iogo.Login
     public sealed class Refresh : IMessage
     {
         public string RefreshToken = "";
+        public string RequestId = "";
 
         public void WriteTo(ProtoWriter w)
         {
             if (RefreshToken != "") { w.Tag(1, WireType.LengthDelimited); w.String(RefreshToken); }
+            if (RequestId != "") { w.Tag(2, WireType.LengthDelimited); w.String(RequestId); }
         }
 
         public void MergeFrom(ProtoReader r)
@@ -842,6 +844,7 @@ namespace Iogo.Login
                 switch (r.Tag(out t))
                 {
                     case 1: RefreshToken = r.String(); break;
+                    case 2: RequestId = r.String(); break;
                     default: r.Skip(t); break;
                 }
             }

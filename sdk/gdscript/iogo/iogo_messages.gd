@@ -1126,11 +1126,15 @@ class IogoLoginPasswordLogin:
 class IogoLoginRefresh:
 	extends RefCounted
 	var refresh_token: String = ""
+	var request_id: String = ""
 
 	func write_to(w: IogoProto.Writer) -> void:
 		if refresh_token != "":
 			w.tag(1, IogoProto.LEN)
 			w.string(refresh_token)
+		if request_id != "":
+			w.tag(2, IogoProto.LEN)
+			w.string(request_id)
 
 	func merge_from(r: IogoProto.Reader) -> void:
 		while r.more():
@@ -1138,6 +1142,8 @@ class IogoLoginRefresh:
 			match t[0]:
 				1:
 					refresh_token = r.string()
+				2:
+					request_id = r.string()
 				_:
 					r.skip(t[1])
 

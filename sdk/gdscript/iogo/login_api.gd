@@ -56,7 +56,7 @@ static func token_login(c: IogoClient, req: IogoMessages.IogoLoginTokenLogin) ->
 	return r
 
 
-## Trades a refresh token for new tokens; the old refresh token is revoked. Presented again within the reuse grace (a retry) it gets the same new tokens; later, or an older token, it revokes the whole login. Route 1-6, access public.
+## Trades a refresh token for new tokens; the old refresh token is revoked. Presented again with the same request_id within the reuse grace (a retry) it gets the same new tokens; otherwise, later, or an older token, it revokes the whole login. Route 1-6, access public.
 static func refresh(c: IogoClient, req: IogoMessages.IogoLoginRefresh) -> IogoClient.Result:
 	var r: IogoClient.Result = await c.request(1, 6, req.to_bytes())
 	if r.ok:

@@ -83,9 +83,9 @@ func TokenLogin(ctx context.Context, c *client.Client, req *loginpb.TokenLogin) 
 }
 
 // Refresh trades a refresh token for new tokens; the old refresh token is
-// revoked. Presented again within the reuse grace (a retry) it gets the same
-// new tokens; later, or an older token, it revokes the whole login. Route 1-6,
-// access public.
+// revoked. Presented again with the same request_id within the reuse grace (a
+// retry) it gets the same new tokens; otherwise, later, or an older token, it
+// revokes the whole login. Route 1-6, access public.
 func Refresh(ctx context.Context, c *client.Client, req *loginpb.Refresh) (*loginpb.Tokens, error) {
 	return client.Call[*loginpb.Refresh, *loginpb.Tokens](ctx, c, 1, 6, req)
 }

@@ -57,9 +57,9 @@ export function tokenLogin(c: Client, req: MessageInitShape<typeof TokenLoginSch
 
 /**
  * Trades a refresh token for new tokens; the old refresh token is revoked.
- * Presented again within the reuse grace (a retry) it gets the same new
- * tokens; later, or an older token, it revokes the whole login. Route 1-6,
- * access public.
+ * Presented again with the same request_id within the reuse grace (a retry) it
+ * gets the same new tokens; otherwise, later, or an older token, it revokes
+ * the whole login. Route 1-6, access public.
  */
 export function refresh(c: Client, req: MessageInitShape<typeof RefreshSchema>, opts?: CallOptions): Promise<Tokens> {
   return c.call(1, 6, message(RefreshSchema), message(TokensSchema), req, opts);

@@ -33,6 +33,7 @@ var e2eTests = []struct {
 	{"RefreshRotationAndReuse", testRefreshRotationAndReuse},
 	{"RefreshReuseGrace", testRefreshReuseGrace},
 	{"RefreshConcurrentRetry", testRefreshConcurrentRetry},
+	{"RefreshThiefCannotRideAlong", testRefreshThiefCannotRideAlong},
 	{"TokenLogin", testTokenLogin},
 	{"Logout", testLogout},
 	{"Ban", testBan},
@@ -224,43 +225,55 @@ func testRefreshRotationAndReuse(t *testing.T, be backend) {
 // session kicked.
 func testRefreshReuseGrace(t *testing.T, be backend) {
 	const grace = 20 * time.Second
+	const (
+		sameID  = iota // the retry sends the request_id of the refresh it retries
+		otherID        // another one: a copy of the token in other hands
+		noID           // none
+	)
 	tests := []struct {
 		name  string
 		grace time.Duration // Config.RefreshReuseGrace
 		back  int           // the retried token is this many rotations old
 		wait  time.Duration // between the last rotation and the retry
+		id    int           // the retry's request_id
 		reuse bool          // the retry is reuse
 	}{
-		{"retry within grace", grace, 1, grace - time.Millisecond, false},
-		{"retry at once", grace, 1, 0, false},
-		{"retry at the end of the grace", grace, 1, grace, true},
-		{"retry after grace", grace, 1, grace + time.Second, true},
-		{"grandparent within grace", grace, 2, 0, true},
-		{"default grace", 0, 1, DefaultRefreshReuseGrace - time.Millisecond, false},
-		{"strict", -1, 1, 0, true},
+		{"retry within grace", grace, 1, grace - time.Millisecond, sameID, false},
+		{"retry at once", grace, 1, 0, sameID, false},
+		{"retry at the end of the grace", grace, 1, grace, sameID, true},
+		{"retry after grace", grace, 1, grace + time.Second, sameID, true},
+		{"grandparent within grace", grace, 2, 0, sameID, true},
+		{"default grace", 0, 1, DefaultRefreshReuseGrace - time.Millisecond, sameID, false},
+		{"strict", -1, 1, 0, sameID, true},
+		{"copy with another request_id within grace", grace, 1, 0, otherID, true},
+		{"copy without request_id within grace", grace, 1, 0, noID, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startStack(t, be, Config{RefreshReuseGrace: tt.grace}, 2) // calls land on either instance
-			refresh := func(tok string) (*loginpb.Tokens, error) {
-				return call[*loginpb.Refresh, *loginpb.Tokens](t, s.dial(t), SubRefresh, &loginpb.Refresh{RefreshToken: tok})
+			refresh := func(tok, id string) (*loginpb.Tokens, error) {
+				return call[*loginpb.Refresh, *loginpb.Tokens](t, s.dial(t), SubRefresh, &loginpb.Refresh{RefreshToken: tok, RequestId: id})
 			}
 			live := s.dial(t)
 			u := mustCall[*loginpb.GuestLogin, *loginpb.User](t, live, SubGuest, &loginpb.GuestLogin{DeviceId: "dev-g"})
-			toks := []*loginpb.Tokens{u.Tokens}
-			for range tt.back {
-				toks = append(toks, mustTokens(t)(refresh(toks[len(toks)-1].RefreshToken)))
+			// Rotation i trades toks[i], sending ids[i], for toks[i+1].
+			toks, ids := []*loginpb.Tokens{u.Tokens}, []string{}
+			for i := range tt.back {
+				ids = append(ids, fmt.Sprintf("req-%d", i))
+				toks = append(toks, mustTokens(t)(refresh(toks[i].RefreshToken, ids[i])))
 			}
 			cur := toks[len(toks)-1]
 			s.clock.Advance(tt.wait)
 
-			got, err := refresh(toks[len(toks)-1-tt.back].RefreshToken)
+			old := len(toks) - 1 - tt.back
+			id := map[int]string{sameID: ids[old], otherID: "someone-else", noID: ""}[tt.id]
+			got, err := refresh(toks[old].RefreshToken, id)
 			if tt.reuse {
 				wantErr(t, err, ErrTokenReused)
 				if e := waitKicked(t, live); e.Code != errs.CodeForcedOffline {
 					t.Fatalf("live session: %v", e)
 				}
-				_, err = refresh(cur.RefreshToken)
+				_, err = refresh(cur.RefreshToken, "next")
 				wantErr(t, err, ErrTokenInvalid)
 				return
 			}
@@ -278,54 +291,103 @@ func testRefreshReuseGrace(t *testing.T, be backend) {
 				t.Fatalf("whoami: %v", me)
 			}
 			mustCall[*loginpb.TokenLogin, *loginpb.User](t, s.dial(t), SubToken, &loginpb.TokenLogin{Token: got.Token})
-			next := mustTokens(t)(refresh(got.RefreshToken))
-			_, err = refresh(toks[len(toks)-1-tt.back].RefreshToken)
+			next := mustTokens(t)(refresh(got.RefreshToken, "next"))
+			_, err = refresh(toks[old].RefreshToken, id)
 			wantErr(t, err, ErrTokenReused)
-			_, err = refresh(next.RefreshToken)
+			_, err = refresh(next.RefreshToken, "after")
 			wantErr(t, err, ErrTokenInvalid)
 		})
 	}
 }
 
-// testRefreshConcurrentRetry sends one refresh token several times at
-// once, on different connections and instances: one request rotates, the
-// others are retries within the grace, and all get the same successor.
-func testRefreshConcurrentRetry(t *testing.T, be backend) {
-	const n = 6
+// testRefreshThiefCannotRideAlong: a copy of a refresh token presented by
+// someone else right after each of the owner's refreshes (within the
+// grace, but with its own request_id) is reuse at the first try, not a
+// retry that keeps the copy in step with the owner.
+func testRefreshThiefCannotRideAlong(t *testing.T, be backend) {
 	s := startStack(t, be, Config{}, 2)
 	live := s.dial(t)
-	u := mustCall[*loginpb.GuestLogin, *loginpb.User](t, live, SubGuest, &loginpb.GuestLogin{DeviceId: "dev-c"})
-	clients := make([]*client.Client, n)
-	for i := range clients {
-		clients[i] = s.dial(t)
+	u := mustCall[*loginpb.GuestLogin, *loginpb.User](t, live, SubGuest, &loginpb.GuestLogin{DeviceId: "dev-thief"})
+	stolen := u.Tokens.RefreshToken
+	// A request_id over the limit is refused before the token is spent.
+	_, err := call[*loginpb.Refresh, *loginpb.Tokens](t, s.dial(t), SubRefresh,
+		&loginpb.Refresh{RefreshToken: stolen, RequestId: strings.Repeat("x", MaxRequestID+1)})
+	wantErr(t, err, errs.ErrValidation)
+	mustCall[*loginpb.Refresh, *loginpb.Tokens](t, s.dial(t), SubRefresh, &loginpb.Refresh{RefreshToken: stolen, RequestId: "owner-1"})
+	s.clock.Advance(time.Second)
+	_, err = call[*loginpb.Refresh, *loginpb.Tokens](t, s.dial(t), SubRefresh, &loginpb.Refresh{RefreshToken: stolen, RequestId: "thief-1"})
+	wantErr(t, err, ErrTokenReused)
+	if e := waitKicked(t, live); e.Code != errs.CodeForcedOffline {
+		t.Fatalf("live session: %v", e)
 	}
-	got := make([]*loginpb.Tokens, n)
-	errc := make(chan error, n)
-	var wg sync.WaitGroup
-	for i, c := range clients {
-		wg.Go(func() {
-			var err error
-			got[i], err = call[*loginpb.Refresh, *loginpb.Tokens](t, c, SubRefresh, &loginpb.Refresh{RefreshToken: u.Tokens.RefreshToken})
-			if err != nil {
-				errc <- err
+}
+
+// testRefreshConcurrentRetry sends one refresh token with one request_id
+// several times at once, on different connections and instances: one
+// request rotates, the others are retries within the grace, and all get
+// the same successor. Sent with different request_ids, the same race is
+// reuse: the login is revoked.
+func testRefreshConcurrentRetry(t *testing.T, be backend) {
+	const n = 6
+	for _, tt := range []struct {
+		name  string
+		ids   func(i int) string
+		reuse bool
+	}{
+		{"same request_id", func(int) string { return "one-refresh" }, false},
+		{"different request_ids", func(i int) string { return fmt.Sprintf("client-%d", i) }, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startStack(t, be, Config{}, 2)
+			live := s.dial(t)
+			u := mustCall[*loginpb.GuestLogin, *loginpb.User](t, live, SubGuest, &loginpb.GuestLogin{DeviceId: "dev-c"})
+			clients := make([]*client.Client, n)
+			for i := range clients {
+				clients[i] = s.dial(t)
 			}
+			got := make([]*loginpb.Tokens, n)
+			errl := make([]error, n)
+			var wg sync.WaitGroup
+			for i, c := range clients {
+				wg.Go(func() {
+					got[i], errl[i] = call[*loginpb.Refresh, *loginpb.Tokens](t, c, SubRefresh,
+						&loginpb.Refresh{RefreshToken: u.Tokens.RefreshToken, RequestId: tt.ids(i)})
+				})
+			}
+			wg.Wait()
+			if tt.reuse {
+				reused := 0
+				for _, err := range errl {
+					var e *errs.Error
+					if errors.As(err, &e) && e.Code == ErrTokenReused.Code {
+						reused++
+					}
+				}
+				if reused == 0 {
+					t.Fatalf("no refresh was reuse: %v", errl)
+				}
+				if e := waitKicked(t, live); e.Code != errs.CodeForcedOffline {
+					t.Fatalf("live session: %v", e)
+				}
+				return
+			}
+			for i, err := range errl {
+				if err != nil {
+					t.Fatalf("refresh %d: %v", i, err)
+				}
+			}
+			for i, tk := range got[1:] {
+				if tk.RefreshToken != got[0].RefreshToken || tk.Token != got[0].Token {
+					t.Fatalf("refresh %d got other tokens than refresh 0", i+1)
+				}
+			}
+			if got[0].RefreshToken == u.Tokens.RefreshToken {
+				t.Fatal("refresh did not rotate")
+			}
+			mustCall[*emptypb.Empty, *loginpb.User](t, live, SubWhoAmI, &emptypb.Empty{})
+			mustCall[*loginpb.Refresh, *loginpb.Tokens](t, s.dial(t), SubRefresh, &loginpb.Refresh{RefreshToken: got[0].RefreshToken})
 		})
 	}
-	wg.Wait()
-	close(errc)
-	for err := range errc {
-		t.Fatalf("refresh: %v", err)
-	}
-	for i, tk := range got[1:] {
-		if tk.RefreshToken != got[0].RefreshToken || tk.Token != got[0].Token {
-			t.Fatalf("refresh %d got other tokens than refresh 0", i+1)
-		}
-	}
-	if got[0].RefreshToken == u.Tokens.RefreshToken {
-		t.Fatal("refresh did not rotate")
-	}
-	mustCall[*emptypb.Empty, *loginpb.User](t, live, SubWhoAmI, &emptypb.Empty{})
-	mustCall[*loginpb.Refresh, *loginpb.Tokens](t, s.dial(t), SubRefresh, &loginpb.Refresh{RefreshToken: got[0].RefreshToken})
 }
 
 func testTokenLogin(t *testing.T, be backend) {

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"hash/fnv"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -169,7 +170,7 @@ func (m *Module) routes() *route.Router {
 		route.Handle(g, SubToken, m.tokenLogin, route.Public(),
 			route.Doc("Resumes a session with a session token (e.g. after a reconnect); returns a fresh session token."))
 		route.Handle(g, SubRefresh, m.refresh, route.Public(),
-			route.Doc("Trades a refresh token for new tokens; the old refresh token is revoked. Presented again within the reuse grace (a retry) it gets the same new tokens; later, or an older token, it revokes the whole login."))
+			route.Doc("Trades a refresh token for new tokens; the old refresh token is revoked. Presented again with the same request_id within the reuse grace (a retry) it gets the same new tokens; otherwise, later, or an older token, it revokes the whole login."))
 		route.Handle(g, SubLogout, m.logout,
 			route.Doc("Revokes the tokens of this login (all: of every login of the user)."))
 		route.Handle(g, SubLinkPassword, m.linkPassword,
@@ -385,7 +386,10 @@ func (m *Module) refresh(c *logic.Ctx, req *loginpb.Refresh) (*loginpb.Tokens, e
 	if err := m.limit.check(ctx, ip, m.cfg.RateIP); err != nil {
 		return nil, err
 	}
-	a, toks, f, err := m.rotate(ctx, req.RefreshToken)
+	if len(req.RequestId) > MaxRequestID {
+		return nil, errs.ErrValidation.WithMsg("login: request_id longer than " + strconv.Itoa(MaxRequestID) + " bytes")
+	}
+	a, toks, f, err := m.rotate(ctx, req.RefreshToken, req.RequestId)
 	switch {
 	case errors.Is(err, ErrTokenReused):
 		m.failed(ctx, ip, "")

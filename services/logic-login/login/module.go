@@ -57,12 +57,13 @@ type Config struct {
 	// default 30 days.
 	RefreshTTL time.Duration
 	// RefreshReuseGrace is how long after a rotation the refresh token it
-	// replaced may be presented again, for a client that retries a refresh
-	// whose answer was lost: the retry gets the same successor tokens the
-	// first refresh returned, and no new branch of the login. Presenting
-	// it later, or any older token, is reuse (ErrTokenReused). Default 30
-	// seconds; negative is strict (every second use is reuse); at most
-	// TokenTTL.
+	// replaced may be presented again, with the request_id of that
+	// rotation, for a client that retries a refresh whose answer was
+	// lost: the retry gets the same successor tokens the first refresh
+	// returned, and no new branch of the login. Presenting it later, with
+	// another request_id, or any older token, is reuse (ErrTokenReused).
+	// Default 30 seconds, or TokenTTL when that is shorter; negative is
+	// strict (every second use is reuse); at most TokenTTL.
 	RefreshReuseGrace time.Duration
 	// Argon2 are the password hashing parameters.
 	Argon2 Argon2
@@ -98,7 +99,7 @@ func (c Config) withDefaults() Config {
 		c.RefreshTTL = DefaultRefreshTTL
 	}
 	if c.RefreshReuseGrace == 0 {
-		c.RefreshReuseGrace = DefaultRefreshReuseGrace
+		c.RefreshReuseGrace = min(DefaultRefreshReuseGrace, c.TokenTTL)
 	}
 	if c.HashConcurrency <= 0 {
 		c.HashConcurrency = runtime.GOMAXPROCS(0)
@@ -200,7 +201,7 @@ func (m *Module) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Secret, "token-secret", c.Secret, "token signing secrets, comma-separated, >= 32 bytes each; the first signs (prefer the environment variable; empty: a generated dev secret)")
 	fs.DurationVar(&c.TokenTTL, "token-ttl", DefaultTokenTTL, "session token lifetime")
 	fs.DurationVar(&c.RefreshTTL, "refresh-ttl", DefaultRefreshTTL, "refresh token lifetime, renewed by each refresh")
-	fs.DurationVar(&c.RefreshReuseGrace, "refresh-reuse-grace", DefaultRefreshReuseGrace, "how long a rotated refresh token may be retried for the same successor (negative: strict, any second use is reuse)")
+	fs.DurationVar(&c.RefreshReuseGrace, "refresh-reuse-grace", 0, "how long a rotated refresh token may be retried, with the same request_id, for the same successor (0: 30s, or -token-ttl if shorter; negative: strict, any second use is reuse)")
 	memory, tm, threads := uint(DefaultArgonMemory), uint(DefaultArgonTime), uint(DefaultArgonThreads)
 	fs.Func("argon-memory", fmt.Sprintf("argon2id memory in KiB (default %d)", memory), parseUint32(&c.Argon2.Memory))
 	fs.Func("argon-time", fmt.Sprintf("argon2id passes (default %d)", tm), parseUint32(&c.Argon2.Time))

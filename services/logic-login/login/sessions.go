@@ -2,6 +2,8 @@ package login
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"time"
@@ -28,8 +30,25 @@ type famRecord struct {
 	// reuse grace re-derives generation Gen's tokens from the family, Gen,
 	// the epoch and At, byte for byte: the record holds no secret. 0 (a
 	// record from before the grace existed): no grace.
-	At      int64  `json:"at,omitempty"`
+	At int64 `json:"at,omitempty"`
+	// Req is the hash of the request_id of the refresh that issued
+	// generation Gen (requestKey); only a retry with the same request_id
+	// gets its tokens again. "" when that refresh had none: no retry.
+	Req     string `json:"req,omitempty"`
 	Revoked string `json:"revoked,omitempty"` // why: "logout", "reuse"
+}
+
+// MaxRequestID bounds the length of Refresh.request_id.
+const MaxRequestID = 64
+
+// requestKey is what a family record keeps of a refresh's request_id: a
+// SHA-256 in hex, "" for none.
+func requestKey(id string) string {
+	if id == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:])
 }
 
 func famKey(f family) string { return "fam." + f.key() }
@@ -110,8 +129,8 @@ func (m *Module) checkSession(ctx context.Context, tok string) (*account, family
 // other older token revokes the family (the token was copied: whoever
 // refreshed first, the other party now holds a dead token) and returns
 // ErrTokenReused with the family's user.
-func (m *Module) rotate(ctx context.Context, tok string) (*account, *loginpb.Tokens, family, error) {
-	now := m.now()
+func (m *Module) rotate(ctx context.Context, tok, requestID string) (*account, *loginpb.Tokens, family, error) {
+	now, req := m.now(), requestKey(requestID)
 	c, err := m.sign.Verify(tok, kindRefresh)
 	if err != nil || !now.Before(c.Expires) {
 		return nil, nil, c.Family, ErrTokenInvalid
@@ -130,8 +149,8 @@ func (m *Module) rotate(ctx context.Context, tok string) (*account, *loginpb.Tok
 			return nil, errRevoked
 		case rec.Gen == c.Gen:
 			rec.Gen++
-			rec.At = now.UnixNano()
-		case m.retried(rec, c.Gen, now):
+			rec.At, rec.Req = now.UnixNano(), req
+		case m.retried(rec, c.Gen, req, now):
 			return nil, errRetried // nothing to write: the answer is generation rec.Gen again
 		default:
 			rec.Revoked = "reuse"
@@ -163,11 +182,15 @@ func (m *Module) rotate(ctx context.Context, tok string) (*account, *loginpb.Tok
 }
 
 // retried reports whether a refresh token of generation gen, presented at
-// now, is the predecessor of rec's generation within the reuse grace of
-// its rotation.
-func (m *Module) retried(rec famRecord, gen uint64, now time.Time) bool {
+// now with request key req, retries the rotation that made rec's
+// generation: its predecessor, within the reuse grace, with the same
+// request_id. The key is what tells a retry from a copy of the token: a
+// copy presented by someone else, even in time, carries another key (or
+// none), so reuse is still detected.
+func (m *Module) retried(rec famRecord, gen uint64, req string, now time.Time) bool {
 	grace := m.cfg.RefreshReuseGrace
-	return grace > 0 && rec.At != 0 && rec.Gen == gen+1 && now.Before(time.Unix(0, rec.At).Add(grace))
+	return grace > 0 && rec.At != 0 && rec.Gen == gen+1 && req != "" && rec.Req == req &&
+		now.Before(time.Unix(0, rec.At).Add(grace))
 }
 
 // revokeFamily marks a family revoked; a missing family is not an error.

@@ -2,6 +2,7 @@ package login
 
 import (
 	"context"
+	"flag"
 	"strings"
 	"testing"
 	"time"
@@ -123,11 +124,16 @@ func TestConfigValidate(t *testing.T) {
 		{"strict refresh reuse", Config{RefreshReuseGrace: -1}, true},
 		{"reuse grace as long as a session token", Config{TokenTTL: time.Minute, RefreshReuseGrace: time.Minute}, true},
 		{"reuse grace longer than a session token", Config{TokenTTL: time.Minute, RefreshReuseGrace: time.Minute + 1}, false},
+		{"session token shorter than the default grace", Config{TokenTTL: 20 * time.Second}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := tt.cfg.withDefaults().validate(); (err == nil) != tt.ok {
+			c := tt.cfg.withDefaults()
+			if err := c.validate(); (err == nil) != tt.ok {
 				t.Fatalf("validate: %v", err)
+			}
+			if tt.cfg.RefreshReuseGrace == 0 && c.RefreshReuseGrace != min(DefaultRefreshReuseGrace, c.TokenTTL) {
+				t.Fatalf("default reuse grace %v with token TTL %v", c.RefreshReuseGrace, c.TokenTTL)
 			}
 		})
 	}
@@ -188,4 +194,32 @@ func BenchmarkLoginE2E(b *testing.B) {
 			mustCall[*loginpb.TokenLogin, *loginpb.User](b, c, SubToken, &loginpb.TokenLogin{Token: u.Tokens.Token})
 		}
 	})
+}
+
+// A command line that only shortens the session token still starts: the
+// reuse grace follows it down unless set.
+func TestFlagsShortTokenTTL(t *testing.T) {
+	for _, tt := range []struct {
+		args  []string
+		grace time.Duration
+		ok    bool
+	}{
+		{[]string{"-token-ttl=20s"}, 20 * time.Second, true},
+		{[]string{}, DefaultRefreshReuseGrace, true},
+		{[]string{"-token-ttl=20s", "-refresh-reuse-grace=5s"}, 5 * time.Second, true},
+		{[]string{"-token-ttl=20s", "-refresh-reuse-grace=30s"}, 30 * time.Second, false},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			fs := flag.NewFlagSet("login", flag.ContinueOnError)
+			m := New(Config{})
+			m.RegisterFlags(fs)
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			c := m.cfg.withDefaults()
+			if err := c.validate(); (err == nil) != tt.ok || c.RefreshReuseGrace != tt.grace {
+				t.Fatalf("grace %v, validate %v; want %v, ok %v", c.RefreshReuseGrace, err, tt.grace, tt.ok)
+			}
+		})
+	}
 }
