@@ -526,8 +526,11 @@ func (b *kvBoards) dropPeriod(ctx context.Context, board string, period int64) e
 			return err
 		}
 		e, err := b.kv.Get(ctx, claim)
-		if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
 			return ErrExpireInProgress // released meanwhile: done, or to be tried again
+		}
+		if err != nil {
+			return err
 		}
 		ms, _ := strconv.ParseInt(string(e.Value), 10, 64)
 		if now.Sub(time.UnixMilli(ms)) < gcStale {

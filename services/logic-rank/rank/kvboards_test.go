@@ -120,3 +120,41 @@ func TestKVBoardsExpireTakesOverAStaleClaim(t *testing.T) {
 		t.Fatalf("claims left: %v", keys)
 	}
 }
+
+// DeleteBoard while another instance holds a cleanup claim on one of the
+// board's periods: once that claim is stale (the claimer died), Maintain
+// drops the deleted board's records; it keeps the board on its list until
+// then.
+func TestDeleteBoardWhileAnotherInstanceDropsIt(t *testing.T) {
+	st := newOpener(t)
+	ctx := context.Background()
+	m := openModule(t, st, rank.Config{Boards: []rank.BoardConfig{{ID: "speed"}}})
+	_, p, err := m.Submit(ctx, "speed", rank.Submission{Owner: 1, Score: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := st.Open(ctx, store.Bucket{Name: rank.RecordsBucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claim := "gc.speed." + strconv.FormatInt(p.Start, 10)
+	stamp := func(at time.Time) []byte { return []byte(strconv.FormatInt(at.UnixMilli(), 10)) }
+	if _, err := kv.Put(ctx, claim, stamp(time.Now())); err != nil { // another instance's Maintain is on it
+		t.Fatal(err)
+	}
+	if err := m.DeleteBoard(ctx, "speed"); err != nil {
+		t.Fatalf("DeleteBoard: %v", err)
+	}
+	// The claimer dies: its claim goes stale.
+	if _, err := kv.Put(ctx, claim, stamp(time.Now().Add(-time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := m.Maintain(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if keys, _ := kv.Keys(ctx, "r.speed."); len(keys) != 0 {
+		t.Fatalf("records of the deleted board left in the bucket: %v", keys)
+	}
+}

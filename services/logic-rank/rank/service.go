@@ -102,6 +102,9 @@ type Module struct {
 
 	mu     sync.RWMutex
 	boards map[string]*board
+	// deleted holds boards deleted while another instance held a claim
+	// on dropping some of their periods: Maintain drops them later.
+	deleted map[string]*BoardConfig
 }
 
 // New returns the module; it does no I/O until Open.
@@ -335,6 +338,7 @@ func (s *Module) addBoard(c BoardConfig) (*board, error) {
 		return old, nil
 	}
 	s.boards[c.ID] = b
+	delete(s.deleted, c.ID) // created again: its records are its own now
 	return b, nil
 }
 
@@ -379,10 +383,21 @@ func (s *Module) DeleteBoard(ctx context.Context, id string) error {
 	s.mu.Lock()
 	delete(s.boards, id)
 	s.mu.Unlock()
-	if err := s.backend.Expire(ctx, &b.cfg, math.MaxInt64); !errors.Is(err, ErrExpireInProgress) {
-		return err
+	err = s.backend.Expire(ctx, &b.cfg, math.MaxInt64)
+	if errors.Is(err, ErrExpireInProgress) {
+		// Another instance is dropping some of its periods; Maintain
+		// tries again until they are gone (or that claim is stale).
+		s.mu.Lock()
+		if s.boards[id] == nil {
+			if s.deleted == nil {
+				s.deleted = map[string]*BoardConfig{}
+			}
+			s.deleted[id] = &b.cfg
+		}
+		s.mu.Unlock()
+		return nil
 	}
-	return nil // another instance is dropping some of its periods
+	return err
 }
 
 func (s *Module) board(id string) (*board, error) {
@@ -592,8 +607,9 @@ func clampLimit(n int) int {
 }
 
 // Maintain drops the periods that are older than the previous one, on
-// every board; the service runs it every ExpireInterval, and tests call
-// it after moving the clock.
+// every board, and the records of boards deleted while another instance
+// was dropping some of their periods; the service runs it every
+// ExpireInterval, and tests call it after moving the clock.
 func (s *Module) Maintain(ctx context.Context) error {
 	s.mu.RLock()
 	boards := make([]*board, 0, len(s.boards))
@@ -602,9 +618,26 @@ func (s *Module) Maintain(ctx context.Context) error {
 			boards = append(boards, b)
 		}
 	}
+	deleted := make([]*BoardConfig, 0, len(s.deleted))
+	for _, c := range s.deleted {
+		deleted = append(deleted, c)
+	}
 	s.mu.RUnlock()
-	now := s.clock()
 	var errList []error
+	for _, c := range deleted {
+		switch err := s.backend.Expire(ctx, c, math.MaxInt64); {
+		case errors.Is(err, ErrExpireInProgress):
+		case err != nil:
+			errList = append(errList, fmt.Errorf("rank: drop deleted board %s: %w", c.ID, err))
+		default:
+			s.mu.Lock()
+			if s.deleted[c.ID] == c {
+				delete(s.deleted, c.ID)
+			}
+			s.mu.Unlock()
+		}
+	}
+	now := s.clock()
 	for _, b := range boards {
 		p := b.period(now)
 		if p.PreviousStart == 0 || b.expired.Load() >= p.PreviousStart {
