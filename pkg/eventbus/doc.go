@@ -31,7 +31,7 @@
 // doubling to 30s), forever: the member's partitions of that topic wait
 // behind it, which keeps the order of events, and the other members go on
 // with theirs. A handler that can never succeed must return an error
-// wrapping logic.ErrBadEvent, or its subscription give up after some
+// wrapping logic.ErrBadEvent, or its subscription gives up after some
 // attempts with route.DeadLetter (the attempt count starts again from 1
 // when another member takes the partition over). When an instance stops (Drain), the handler in
 // flight finishes and its offset is committed; an event still failing is

@@ -87,8 +87,9 @@ type Subscription struct {
 	// any payload.
 	Type string
 	// MaxAttempts, for a Durable subscription, is the number of
-	// deliveries after which an event whose handler still fails is given
-	// up: published on the dead-letter topic
+	// deliveries (as the durable bus counts them: DurableEvent.Attempt)
+	// after which an event whose handler still fails, or never finished
+	// (a crash), is given up: published on the dead-letter topic
 	// (fabric.DeadLetterTopic(service, Topic)) through the durable bus and
 	// acknowledged, so that the events behind it go on. An event the
 	// handler cannot decode (ErrBadEvent) goes there at once. If the
@@ -301,8 +302,14 @@ const deadLetterTimeout = 10 * time.Second
 // given up on (Subscription.MaxAttempts) is dead-lettered, then
 // acknowledged.
 func (s *Server) serveDurable(sb *Subscription, ev *DurableEvent) error {
-	err := s.serveEvent(sb, ev.Header, ev.Data)
-	if err == nil {
+	var err error
+	if sb.MaxAttempts > 0 && ev.Attempt > sb.MaxAttempts {
+		// Delivered more often than it was handled: earlier deliveries
+		// never finished (a crash, a handler past AckWait). Give up
+		// without running it again.
+		err = fmt.Errorf("logic: delivered %d times, more than MaxAttempts %d, without the handler finishing",
+			ev.Attempt, sb.MaxAttempts)
+	} else if err = s.serveEvent(sb, ev.Header, ev.Data); err == nil {
 		return nil
 	}
 	bad := errors.Is(err, ErrBadEvent)
@@ -344,22 +351,22 @@ func (s *Server) deadLetter(dead string, sb *Subscription, ev *DurableEvent, cau
 	return s.client.durable.Publish(ctx, &DurableEvent{Topic: dead, Header: h, Data: ev.Data})
 }
 
-// oneLine returns s with line breaks as spaces, cut to at most max bytes
-// on a rune boundary: a header value.
-func oneLine(s string, max int) string {
+// oneLine returns s with line breaks as spaces, cut to at most limit
+// bytes on a rune boundary: a header value.
+func oneLine(s string, limit int) string {
 	s = strings.Map(func(r rune) rune {
 		if r == '\r' || r == '\n' {
 			return ' '
 		}
 		return r
 	}, s)
-	if len(s) <= max {
+	if len(s) <= limit {
 		return s
 	}
-	for max > 0 && !utf8.RuneStart(s[max]) {
-		max--
+	for limit > 0 && !utf8.RuneStart(s[limit]) {
+		limit--
 	}
-	return s[:max]
+	return s[:limit]
 }
 
 // DeadLetter describes an event that a durable subscription gave up on

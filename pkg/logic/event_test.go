@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -382,5 +383,59 @@ func TestEventDeadLetter(t *testing.T) {
 	// Outside a dead-letter handler there is nothing to tell.
 	if _, ok := logic.NewCtx(ctx, fabric.Meta{}, nil).DeadLetter(); ok {
 		t.Fatal("DeadLetter outside a dead-letter event")
+	}
+}
+
+// crashedBus is a durable bus on which every event seems to have been
+// delivered extra times before, to instances that crashed in its handler.
+type crashedBus struct {
+	logic.DurableBus
+	extra int
+}
+
+func (b crashedBus) Consume(ctx context.Context, topic, group string, handle logic.DurableHandler) (logic.DurableConsumer, error) {
+	return b.DurableBus.Consume(ctx, topic, group, func(ev *logic.DurableEvent) error {
+		ev.Attempt += b.extra
+		return handle(ev)
+	})
+}
+
+// An event delivered more often than its subscription's MaxAttempts
+// without its handler ever finishing (a handler that crashes the process)
+// is dead-lettered without running the handler again.
+func TestEventDeadLetterAfterCrashes(t *testing.T) {
+	b := startNATS(t)
+	cl := newCallClient(t, connect(t, b))
+	var calls atomic.Int32
+	r := route.NewRouter()
+	route.Subscribe(r, "order.paid", func(*logic.Ctx, *demopb.EchoMsg) error {
+		calls.Add(1)
+		return nil
+	}, route.Durable(), route.DeadLetter(2))
+	startLogic(t, b, r, withService("dur"), withInstance("dur-1"), func(c *logic.Config) {
+		c.DurableBus = crashedBus{cl.DurableBus(), 3}
+	})
+	dead := make(chan logic.DeadLetter, 1)
+	ops := route.NewRouter()
+	route.Subscribe(ops, fabric.DeadLetterTopic("dur", "order.paid"), func(c *logic.Ctx, _ []byte) error {
+		d, _ := c.DeadLetter()
+		dead <- d
+		return nil
+	}, route.Durable())
+	startLogic(t, b, ops, withService("ops"), withInstance("ops-1"))
+
+	if err := cl.PublishDurable(context.Background(), "order.paid", &demopb.EchoMsg{Seq: 1}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-dead:
+		if d.Attempts != 4 || !strings.Contains(d.Error, "more than MaxAttempts 2") {
+			t.Fatalf("dead letter %+v", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no dead letter")
+	}
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("handler ran %d times", n)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/fabric"
+	"github.com/iogo-dev/iogo/pkg/registry"
 	"github.com/iogo-dev/iogo/pkg/stats"
 	"github.com/iogo-dev/iogo/pkg/trace"
 	"github.com/iogo-dev/iogo/pkg/wire"
@@ -300,11 +301,16 @@ func (s *Server) Start(ctx context.Context) error {
 		s.abort()
 		return err
 	}
-	if err := s.retryRegistry(ctx, "publish routes", func(ctx context.Context) error {
-		return cl.Registry().PublishRoutes(ctx, s.registryRoutes())
-	}); err != nil {
-		s.abort()
-		return fmt.Errorf("logic: publish routes: %w", err)
+	// A route at a time, so that each retry attempt (bounded, see
+	// store.RetryJetStream) has one read and one write to do however
+	// many routes the service has.
+	for _, rt := range s.registryRoutes() {
+		if err := s.retryRegistry(ctx, "publish routes", func(ctx context.Context) error {
+			return cl.Registry().PublishRoutes(ctx, []registry.Route{rt})
+		}); err != nil {
+			s.abort()
+			return fmt.Errorf("logic: publish routes: %w", err)
+		}
 	}
 	s.in = make(chan *nats.Msg, s.cfg.Inbound)
 	for _, r := range s.table.Routes() {
@@ -428,8 +434,11 @@ func (s *Server) finish(ctx context.Context, evErr, err error) error {
 		// The last replies may still be in the connection's buffer: a
 		// flush (a ping the broker answers after reading them) makes sure
 		// the broker has them before the socket closes.
-		if s.nc.IsConnected() {
-			_ = s.nc.FlushTimeout(closeFlushTimeout)
+		if wait := closeFlushTimeout; s.nc.IsConnected() && ctx.Err() == nil {
+			if d, ok := ctx.Deadline(); ok {
+				wait = min(wait, time.Until(d))
+			}
+			_ = s.nc.FlushTimeout(max(wait, time.Millisecond))
 		}
 		s.nc.Close()
 	}

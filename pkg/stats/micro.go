@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -80,7 +81,8 @@ func register(nc *nats.Conn, name, desc, instance, kind, version string, snap fu
 	}
 	// Once Register returns, the broker knows the subscriptions, so a
 	// request from another connection reaches the service. While nc is
-	// reconnecting the flush fails; the client sends them on reconnect.
-	_ = nc.Flush()
+	// reconnecting the flush waits for the reconnect, at most a second;
+	// the client sends the subscriptions on reconnect anyway.
+	_ = nc.FlushTimeout(time.Second)
 	return svc, nil
 }

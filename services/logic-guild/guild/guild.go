@@ -256,7 +256,7 @@ func (c *Config) Validate() error {
 	if c.MaxBans < 1 {
 		errList = append(errList, fmt.Errorf("guild: max bans %d must be positive", c.MaxBans))
 	}
-	if c.ChatBurst < 1 {
+	if c.ChatBurst < 1 && c.ChatRate >= 0 { // no burst matters without a limit
 		errList = append(errList, fmt.Errorf("guild: chat burst %d must be positive (a negative chat rate turns the limit off)", c.ChatBurst))
 	}
 	if c.ClaimGrace < 0 {

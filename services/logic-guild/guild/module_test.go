@@ -69,6 +69,8 @@ func TestConfig(t *testing.T) {
 		{"chat limit off", []string{"-chat-rate", "-1"}, false,
 			func(c Config) bool { return c.ChatRate < 0 && newChatLimiter(c.ChatRate, c.ChatBurst) == nil }},
 		{"negative chat burst", []string{"-chat-burst", "-1"}, true, nil},
+		{"no burst without a limit", []string{"-chat-rate", "-1", "-chat-burst", "-1"}, false,
+			func(c Config) bool { return newChatLimiter(c.ChatRate, c.ChatBurst) == nil }},
 		{"flags", []string{"-default-max-members", "80", "-max-members-limit", "100", "-chat-history", "-1", "-bucket", "g2"}, false,
 			func(c Config) bool {
 				return c.DefaultMaxMembers == 80 && c.MaxMembersLimit == 100 && c.ChatHistory == -1 && c.Bucket == "g2"
