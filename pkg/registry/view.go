@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/iogo-dev/iogo/pkg/fabric"
+	"github.com/iogo-dev/iogo/pkg/store"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -39,18 +40,27 @@ type snapshot struct {
 }
 
 // Watch starts a View; it returns once the view holds the buckets' current
-// contents. The view follows changes until ctx ends.
+// contents. The view follows changes until ctx ends. Creating its watchers
+// is retried while a fresh cluster elects its leaders (store.RetryJetStream),
+// until ctx ends.
 func (r *Registry) Watch(ctx context.Context, log *slog.Logger) (*View, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	routesW, err := r.routes.WatchAll(ctx)
+	// Right after a cluster forms, creating a watcher may fail for a
+	// while, as opening the registry may (Open). The watchers live as
+	// long as ctx, not as long as one attempt.
+	var routesW, servicesW jetstream.KeyWatcher
+	err := store.RetryJetStream(ctx, func(context.Context) (err error) {
+		if routesW, err = r.routes.WatchAll(ctx); err != nil {
+			return err
+		}
+		if servicesW, err = r.services.WatchAll(ctx); err != nil {
+			_ = routesW.Stop()
+		}
+		return err
+	})
 	if err != nil {
-		return nil, err
-	}
-	servicesW, err := r.services.WatchAll(ctx)
-	if err != nil {
-		_ = routesW.Stop()
 		return nil, err
 	}
 	v := &View{
