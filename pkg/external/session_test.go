@@ -3,6 +3,7 @@ package external
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -151,5 +152,85 @@ func TestShutdownCutsOffStuckSession(t *testing.T) {
 	}
 	if n := srv.Sessions(); n != 0 {
 		t.Fatalf("%d sessions left", n)
+	}
+}
+
+// countingLink writes at once, records every MsgID, and fails the test's
+// check if two writers ever write at the same time.
+type countingLink struct {
+	mu       sync.Mutex
+	ids      []int32
+	writing  int32 // writers inside write now
+	overlaps int
+	closed   chan struct{}
+	once     sync.Once
+}
+
+func (l *countingLink) read() ([]byte, error) { <-l.closed; return nil, errors.New("closed") }
+
+func (l *countingLink) write(msgs []wire.Message) (int, error) {
+	l.mu.Lock()
+	l.writing++
+	if l.writing > 1 {
+		l.overlaps++
+	}
+	for i := range msgs {
+		l.ids = append(l.ids, msgs[i].MsgID)
+	}
+	l.mu.Unlock()
+	runtime.Gosched() // widen the window for an overlapping writer
+	l.mu.Lock()
+	l.writing--
+	l.mu.Unlock()
+	return len(msgs), nil
+}
+
+func (l *countingLink) goodbye() {}
+func (l *countingLink) close()   { l.once.Do(func() { close(l.closed) }) }
+
+// Senders racing with the writer's start and end: every envelope is
+// written once, each sender's in its order, by one writer at a time; a
+// graceful close after them writes what is queued and ends the writer.
+func TestSessionWriterOnDemandUnderRace(t *testing.T) {
+	srv, err := New(Config{TCPAddr: "127.0.0.1:0", WriteQueue: 1 << 20, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &countingLink{closed: make(chan struct{})}
+	s := newSession(srv, 1, wire.Protobuf{}, l, "fake", "test")
+	const senders, each = 8, 2000
+	var wg sync.WaitGroup
+	for g := range senders {
+		wg.Go(func() {
+			for i := range each {
+				s.send(wire.Message{MsgID: int32(g*each + i)})
+				if i%64 == 0 {
+					runtime.Gosched() // let the writer drain and stop now and then
+				}
+			}
+		})
+	}
+	wg.Wait()
+	s.closeWith(graceful)
+	select {
+	case <-s.writerDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("writer did not finish the graceful close")
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.overlaps != 0 {
+		t.Fatalf("%d overlapping writes", l.overlaps)
+	}
+	if len(l.ids) != senders*each {
+		t.Fatalf("%d envelopes written, want %d", len(l.ids), senders*each)
+	}
+	next := make([]int32, senders)
+	for _, id := range l.ids {
+		g := id / each
+		if id%each != next[g] {
+			t.Fatalf("sender %d: envelope %d written after %d", g, id%each, next[g]-1)
+		}
+		next[g]++
 	}
 }
