@@ -112,14 +112,16 @@ func (k *keys) move(at int, src *keys, from, to int) int {
 }
 
 // leaf holds keys in order and their values. Only the first fields and
-// the order are kept sorted: the tails and values stay in slots, the n
-// first in use, so an insert or a delete shifts 9 bytes a key (a and ord)
-// instead of 40 (the whole key and the value) and touches fewer cache
-// lines of a leaf that is not in the cache yet.
+// the order are kept sorted: the tails and values stay in slots, so an
+// insert or a delete shifts 9 bytes a key (a and ord) instead of 40 (the
+// whole key and the value), and a delete reads no tail or value at all:
+// fewer cache lines of a leaf that is not in the cache yet. ord is a
+// permutation of the slots: ord[:n] those of the keys, in key order, and
+// ord[n:] the free ones.
 type leaf[V any] struct {
 	n    int
 	next *leaf[V]
-	ord  [leafCap]uint8 // ord[i] is the slot of key i
+	ord  [leafCap]uint8 // ord[i] is the slot of key i; ord[n:] the free slots
 	a    [leafCap]int64 // the first field of key i
 	t    [leafCap]tail  // by slot
 	vals [leafCap]V     // by slot
@@ -161,7 +163,7 @@ type Tree[V any] struct {
 
 // New returns an empty tree.
 func New[V any]() *Tree[V] {
-	return &Tree[V]{root: &inner[V]{n: 1, leafKids: true, leaves: [innerCap]*leaf[V]{0: {}}}}
+	return &Tree[V]{root: &inner[V]{n: 1, leafKids: true, leaves: [innerCap]*leaf[V]{0: newLeaf[V](nil)}}}
 }
 
 // Len returns the number of keys.
@@ -306,54 +308,57 @@ func (t *Tree[V]) insert(x *inner[V], total int, key Key, val V) (rank int, adde
 	return rank, true, right, sep
 }
 
+// newLeaf returns an empty leaf before next, its slots all free.
+func newLeaf[V any](next *leaf[V]) *leaf[V] {
+	l := &leaf[V]{next: next}
+	for i := range l.ord {
+		l.ord[i] = uint8(i)
+	}
+	return l
+}
+
 // insertAt puts key and val at position p of a leaf that has room, in
-// slot n.
+// its first free slot.
 func (l *leaf[V]) insertAt(p int, key Key, val V) {
+	s := l.ord[l.n]
 	copy(l.a[p+1:l.n+1], l.a[p:l.n])
 	copy(l.ord[p+1:l.n+1], l.ord[p:l.n])
-	l.a[p], l.ord[p] = key.A, uint8(l.n)
-	l.t[l.n], l.vals[l.n] = tail{key.B, key.C, key.D}, val
+	l.a[p], l.ord[p] = key.A, s
+	l.t[s], l.vals[s] = tail{key.B, key.C, key.D}, val
 	l.n++
 }
 
 // removeAt drops the key at position p.
 func (l *leaf[V]) removeAt(p int) { l.cut(p, p+1) }
 
-// cut drops keys [from, to). The keys left that sit in slots past their
-// new count move to the slots freed below it.
+// cut drops keys [from, to). Their slots become free, after the keys
+// left; no tail or value moves (the values are zeroed, for the garbage
+// collector).
 func (l *leaf[V]) cut(from, to int) {
-	n := l.n - (to - from)
-	var free [leafCap]uint8
-	f := 0
-	for _, s := range l.ord[from:to] {
-		if int(s) < n {
-			free[f] = s
-			f++
-		}
-	}
+	m := to - from
+	var freed [leafCap]uint8
+	copy(freed[:m], l.ord[from:to])
 	copy(l.a[from:], l.a[to:l.n])
 	copy(l.ord[from:], l.ord[to:l.n])
-	for i, s := range l.ord[:n] {
-		if int(s) >= n {
-			f--
-			d := free[f]
-			l.t[d], l.vals[d] = l.t[s], l.vals[s]
-			l.ord[i] = d
-		}
+	l.n -= m
+	copy(l.ord[l.n:], freed[:m])
+	var zero V
+	for _, s := range freed[:m] {
+		l.vals[s] = zero
 	}
-	clear(l.vals[n:l.n])
-	l.n = n
 }
 
 // take inserts copies of keys [from, to) of src, another leaf, and their
-// values at position at of l, in slots from n on.
+// values at position at of l, in its first free slots.
 func (l *leaf[V]) take(at int, src *leaf[V], from, to int) {
 	m := to - from
+	var free [leafCap]uint8
+	copy(free[:m], l.ord[l.n:l.n+m])
 	copy(l.a[at+m:], l.a[at:l.n])
-	copy(l.ord[at+m:], l.ord[at:l.n])
+	copy(l.ord[at+m:l.n+m], l.ord[at:l.n])
 	for k := range m {
-		s, d := src.ord[from+k], l.n+k
-		l.a[at+k], l.ord[at+k] = src.a[from+k], uint8(d)
+		s, d := src.ord[from+k], free[k]
+		l.a[at+k], l.ord[at+k] = src.a[from+k], d
 		l.t[d], l.vals[d] = src.t[s], src.vals[s]
 	}
 	l.n += m
@@ -371,7 +376,7 @@ func (l *leaf[V]) count(x *inner[V]) int {
 // split moves the upper half of a full leaf to a new leaf, linked after
 // it, and returns the new leaf.
 func (l *leaf[V]) split() *leaf[V] {
-	r := &leaf[V]{next: l.next}
+	r := newLeaf(l.next)
 	h := l.n / 2
 	r.take(0, l, h, l.n)
 	l.cut(h, l.n)

@@ -100,20 +100,20 @@ func checkNode(tb testing.TB, x *inner[int64], root bool, lo, hi *Key, leaves *[
 			if !(root && x.n == 1) && l.n < leafMin {
 				tb.Fatalf("leaf has %d keys, min %d", l.n, leafMin)
 			}
-			var used [leafCap]bool // the slots in use are [0, n)
+			var used [leafCap]bool // ord is a permutation of the slots
+			for j, s := range l.ord {
+				if used[s] {
+					tb.Fatalf("slot %d appears twice in ord", s)
+				}
+				used[s] = true
+				if j >= l.n && l.vals[s] != 0 {
+					tb.Fatal("a free slot's value is set")
+				}
+			}
 			for j := range l.n {
 				k := l.key(j)
 				if clo != nil && k.Less(*clo) || chi != nil && !k.Less(*chi) || j > 0 && !l.key(j-1).Less(k) {
 					tb.Fatalf("leaf key %v out of order or bounds", k)
-				}
-				if s := l.ord[j]; int(s) >= l.n || used[s] {
-					tb.Fatalf("leaf key %d is in slot %d, used twice or past the count %d", j, s, l.n)
-				}
-				used[l.ord[j]] = true
-			}
-			for _, v := range l.vals[l.n:] {
-				if v != 0 {
-					tb.Fatal("a value slot past the end is set")
 				}
 			}
 			*leaves = append(*leaves, l)
