@@ -18,6 +18,7 @@ package svctest
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -164,6 +165,24 @@ func Player(t testing.TB, g *external.Server, userID int64, opts ...client.Optio
 	}
 	return c
 }
+
+// Clock is a settable time for tests, safe for concurrent use: give its
+// Now to the configurations of a test's instances and move it with
+// Advance. It starts at the wall-clock time of NewClock.
+type Clock struct{ ns atomic.Int64 }
+
+// NewClock returns a Clock set to now.
+func NewClock() *Clock {
+	c := &Clock{}
+	c.ns.Store(time.Now().UnixNano())
+	return c
+}
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time { return time.Unix(0, c.ns.Load()) }
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // Backend is a store backend that module tests run on.
 type Backend struct {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,18 +15,6 @@ import (
 	guildpb "github.com/iogo-dev/iogo/proto/guild"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
-
-// clock is a settable time shared by a test's instances.
-type clock struct{ ns atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.ns.Store(time.Now().UnixNano())
-	return c
-}
-
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 func TestChatLimiter(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
@@ -131,7 +118,7 @@ func TestChatRateLimit(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b *broker.Broker, st store.Opener) {
 		for i, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				clk := newClock()
+				clk := svctest.NewClock()
 				startInstance(t, b, st, Config{ChatRate: tt.rate, ChatBurst: tt.burst, Bucket: fmt.Sprintf("chat%d", i), Now: clk.Now})
 				svctest.Logic(t, b, logic.Config{Service: "testlogin", Router: svctest.LoginRouter(), Logger: testLogger()})
 				gate := svctest.Gate(t, b)
@@ -202,7 +189,7 @@ func TestChatRateLimit(t *testing.T) {
 func TestChatRateLimitInstances(t *testing.T) {
 	const instances, burst, lines = 2, 2, 12
 	forEachBackend(t, func(t *testing.T, b *broker.Broker, st store.Opener) {
-		clk := newClock()
+		clk := svctest.NewClock()
 		for range instances {
 			startInstance(t, b, st, Config{ChatRate: 1, ChatBurst: burst, Now: clk.Now})
 		}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,17 +31,6 @@ const testSecret = "test-secret-0123456789abcdef0123456789"
 // the defaults.
 var fastArgon = Argon2{Memory: 64, Time: 1, Threads: 1}
 
-// clock is a settable time shared by a stack's instances.
-type clock struct{ ns atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.ns.Store(time.Now().UnixNano())
-	return c
-}
-
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 func testLogger() *slog.Logger {
 	if os.Getenv("IOGO_TEST_LOG") == "1" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -53,7 +41,7 @@ func testLogger() *slog.Logger {
 // stack is a broker, login instances and a gate, all in this process; a
 // client reaches the gate over TCP.
 type stack struct {
-	clock *clock
+	clock *svctest.Clock
 	mods  []*Module
 	srvs  []*logic.Server
 	url   string
@@ -70,7 +58,7 @@ var backends = svctest.Backends()
 // Now and Logger filled in when unset).
 func startStack(t testing.TB, be backend, cfg Config, n int, opts ...func(*logic.Config)) *stack {
 	t.Helper()
-	s := &stack{clock: newClock()}
+	s := &stack{clock: svctest.NewClock()}
 	if cfg.Secret == "" {
 		cfg.Secret = testSecret
 	}

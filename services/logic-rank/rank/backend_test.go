@@ -24,19 +24,27 @@ func newOpener(t *testing.T) store.Opener {
 // kvInstances opens KV-backend instances, each on its own store opener.
 func kvInstances(newStore func(t *testing.T) store.Opener) ranktest.Open {
 	return func(t *testing.T) rank.Boards {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		kv, err := newStore(t).Open(ctx, store.Bucket{Name: rank.RecordsBucket})
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := rank.NewKVBoards(ctx, kv, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = b.Close() })
+		_, b := openKVBoards(t, newStore(t))
 		return b
 	}
+}
+
+// openKVBoards opens the records bucket on st and a KV backend on it,
+// closed when the test ends.
+func openKVBoards(t *testing.T, st store.Opener) (store.KV, rank.Boards) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kv, err := st.Open(ctx, store.Bucket{Name: rank.RecordsBucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := rank.NewKVBoards(ctx, kv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return kv, b
 }
 
 // The default backend on the brokers' JetStream.

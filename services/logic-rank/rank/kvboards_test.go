@@ -74,15 +74,7 @@ func TestKVBoardsExpireRetries(t *testing.T) {
 func TestKVBoardsExpireTakesOverAStaleClaim(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	kv, err := newOpener(t).Open(ctx, store.Bucket{Name: rank.RecordsBucket})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := rank.NewKVBoards(ctx, kv, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	kv, b := openKVBoards(t, newOpener(t))
 	cfg := &rank.BoardConfig{ID: "daily", Reset: "@daily"}
 	old := rank.Scope{Board: cfg, Period: 86400}
 	if _, err := b.Submit(ctx, old, rank.Submission{Owner: 1, Score: 5}, time.UnixMilli(1)); err != nil {
