@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -337,9 +337,9 @@ func (s *Server) serveDurable(sb *Subscription, ev *DurableEvent) error {
 // deadLetter publishes ev on topic dead with the fabric.HeaderDead*
 // headers added to its own.
 func (s *Server) deadLetter(dead string, sb *Subscription, ev *DurableEvent, cause error) error {
-	h := make(nats.Header, len(ev.Header)+5)
-	for k, v := range ev.Header {
-		h[k] = slices.Clone(v)
+	h := maps.Clone(ev.Header) // Set replaces values; the event's own stay as they are
+	if h == nil {
+		h = nats.Header{}
 	}
 	h.Set(fabric.HeaderDeadTopic, sb.Topic)
 	h.Set(fabric.HeaderDeadService, s.cfg.Service)
