@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/fabric"
+	"github.com/iogo-dev/iogo/pkg/internal/ctxsleep"
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/nats-io/nats.go"
 	"github.com/segmentio/kafka-go"
@@ -448,7 +449,7 @@ func (c *consumer) partition(ctx context.Context, gen *kafka.Generation, a kafka
 			}
 			fails++
 			c.log.Warn("fetch events", slog.Int("partition", a.ID), slog.Any("error", err))
-			if !wait(ctx, c.bus.cfg.RetryDelay(fails)) {
+			if !ctxsleep.Sleep(ctx, c.bus.cfg.RetryDelay(fails)) {
 				return
 			}
 			continue
@@ -528,21 +529,9 @@ func (c *consumer) serve(ctx context.Context, m *kafka.Message) bool {
 		}
 		c.log.Debug("event handler failed; retrying", slog.Int("partition", m.Partition),
 			slog.Int64("offset", m.Offset), slog.Int("attempt", ev.Attempt), slog.Any("error", err))
-		if !wait(ctx, c.bus.cfg.RetryDelay(ev.Attempt)) {
+		if !ctxsleep.Sleep(ctx, c.bus.cfg.RetryDelay(ev.Attempt)) {
 			return false
 		}
-	}
-}
-
-// wait waits d, or until ctx ends; it reports whether to go on.
-func wait(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

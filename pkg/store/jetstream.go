@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/iogo-dev/iogo/pkg/fabric"
+	"github.com/iogo-dev/iogo/pkg/internal/ctxsleep"
 )
 
 // minMarkerTTL is the shortest delete-marker lifetime JetStream accepts.
@@ -176,7 +177,7 @@ func (s *jsKV) Create(ctx context.Context, key string, value []byte) (uint64, er
 			// The leader could not check: look whether the key has a value.
 			_, err := s.kv.Get(ctx, key)
 			if notFound(err) {
-				if !sleep(ctx, backoff) {
+				if !ctxsleep.Sleep(ctx, backoff) {
 					return 0, s.wrap("create", key, ctx.Err())
 				}
 				continue
@@ -213,7 +214,7 @@ func (s *jsKV) Update(ctx context.Context, key string, value []byte, rev uint64)
 			return 0, s.wrap("update", key, gerr)
 		case e.Revision() == rev && inFlight(err):
 			// The leader could not check, and the revision still matches.
-			if !sleep(ctx, backoff) {
+			if !ctxsleep.Sleep(ctx, backoff) {
 				return 0, s.wrap("update", key, ctx.Err())
 			}
 		default:
@@ -256,7 +257,7 @@ func (s *jsKV) DeleteRev(ctx context.Context, key string, rev uint64) error {
 		case gerr != nil:
 			return s.wrap("delete", key, gerr)
 		case e.Revision() == rev && inFlight(err):
-			if !sleep(ctx, backoff) {
+			if !ctxsleep.Sleep(ctx, backoff) {
 				return s.wrap("delete", key, ctx.Err())
 			}
 		default:

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iogo-dev/iogo/pkg/internal/ctxsleep"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -79,7 +80,7 @@ func (w *redisWatch) run(ctx context.Context) {
 			}
 			// go-redis reconnects and subscribes again; the confirmation
 			// (a Subscription message) starts a resynchronisation.
-			if !sleep(ctx, backoff) {
+			if !ctxsleep.Sleep(ctx, backoff) {
 				return
 			}
 			backoff = min(2*backoff, watchBackoffMax)
@@ -127,7 +128,7 @@ func (w *redisWatch) sync(ctx context.Context) bool {
 		if err == nil {
 			return w.sendDiff(ctx, state)
 		}
-		if ctx.Err() != nil || errors.Is(err, redis.ErrClosed) || !sleep(ctx, backoff) {
+		if ctx.Err() != nil || errors.Is(err, redis.ErrClosed) || !ctxsleep.Sleep(ctx, backoff) {
 			return false
 		}
 		backoff = min(2*backoff, watchBackoffMax)
@@ -261,16 +262,4 @@ func (w *redisWatch) parse(m *redis.Message) (ev event, ok bool) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// sleep waits for d or until ctx ends; it reports whether d elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/iogo-dev/iogo/pkg/internal/ctxsleep"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -51,12 +52,6 @@ const (
 // connection, which is final.
 func RetryJetStream(ctx context.Context, op func(context.Context) error) error {
 	backoff, attempt := retryBackoffMin, retryAttemptMin
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
 	for {
 		actx, cancel := context.WithTimeout(ctx, attempt)
 		err := op(actx)
@@ -70,15 +65,8 @@ func RetryJetStream(ctx context.Context, op func(context.Context) error) error {
 		if !retryableJetStream(err) {
 			return err
 		}
-		if timer == nil {
-			timer = time.NewTimer(backoff)
-		} else {
-			timer.Reset(backoff)
-		}
-		select {
-		case <-ctx.Done():
+		if !ctxsleep.Sleep(ctx, backoff) {
 			return errors.Join(ctx.Err(), err)
-		case <-timer.C:
 		}
 		backoff = min(2*backoff, retryBackoffMax)
 		attempt = min(2*attempt, retryAttemptMax)
