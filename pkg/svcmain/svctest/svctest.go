@@ -166,6 +166,27 @@ func Player(t testing.TB, g *external.Server, userID int64, opts ...client.Optio
 	return c
 }
 
+// EventuallyWithin is how long Eventually polls.
+const EventuallyWithin = 10 * time.Second
+
+// Eventually polls fn until it returns nil, and fails the test with what
+// and fn's last error if that takes longer than EventuallyWithin: for
+// state that other instances learn of through the store's watch.
+func Eventually(t testing.TB, what string, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(EventuallyWithin)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(2 * time.Millisecond) // polling pace
+	}
+}
+
 // Clock is a settable time for tests, safe for concurrent use: give its
 // Now to the configurations of a test's instances and move it with
 // Advance. It starts at the wall-clock time of NewClock.

@@ -133,22 +133,6 @@ func startInstance(t testing.TB, b *broker.Broker, st store.Opener, cfg Config) 
 	return &instance{m: m, srv: srv}
 }
 
-// waitFor polls f until it returns nil or the deadline passes.
-func waitFor(t testing.TB, total time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // must returns a function that fails the test on err and returns v:
 // must(g.Join(ctx, u, gid))(t).
 func must[T any](v T, err error) func(testing.TB) T {

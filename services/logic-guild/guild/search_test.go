@@ -6,11 +6,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/iogo-dev/iogo/pkg/broker"
 	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/store"
+	"github.com/iogo-dev/iogo/pkg/svcmain/svctest"
 	guildpb "github.com/iogo-dev/iogo/proto/guild"
 	"google.golang.org/protobuf/proto"
 )
@@ -45,7 +45,7 @@ func TestSearch(t *testing.T) {
 		for i, s := range specs {
 			must(w.Create(ctx, int64(i+1), &guildpb.CreateGuild{Name: s.name, Open: s.open, Language: s.lang, MaxMembers: s.max}))(t)
 		}
-		waitFor(t, 10*time.Second, func() error {
+		svctest.Eventually(t, "search results", func() error {
 			if n := r.idx.len(); n != len(specs) {
 				return fmt.Errorf("index of the other instance has %d guilds", n)
 			}
@@ -112,7 +112,7 @@ func TestSearch(t *testing.T) {
 			if err := w.Disband(ctx, 4); err != nil { // Beta
 				t.Fatal(err)
 			}
-			waitFor(t, 10*time.Second, func() error {
+			svctest.Eventually(t, "search results", func() error {
 				p := must(r.Search(&guildpb.SearchGuilds{}))(t)
 				if got := names(p); !slices.Equal(got, []string{"Alpaca", "Alpha", "alpine club", "Alps"}) {
 					return fmt.Errorf("names %v", got)

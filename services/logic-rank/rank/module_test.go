@@ -11,6 +11,7 @@ import (
 
 	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/store"
+	"github.com/iogo-dev/iogo/pkg/svcmain/svctest"
 	"github.com/iogo-dev/iogo/services/logic-rank/rank"
 )
 
@@ -30,22 +31,6 @@ func (c *clock) Set(t time.Time) {
 	c.mu.Lock()
 	c.t = t
 	c.mu.Unlock()
-}
-
-// eventually polls fn until it returns nil or the deadline passes.
-func eventually(t *testing.T, what string, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // openModule opens a module on st until the test ends.
@@ -86,7 +71,7 @@ func TestModuleInstances(t *testing.T) {
 	if err := a.CreateBoard(ctx, rank.BoardConfig{ID: "speed", Sort: rank.Ascending}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "board on b", func() error {
+	svctest.Eventually(t, "board on b", func() error {
 		_, err := b.Board(ctx, "speed")
 		return err
 	})
@@ -101,7 +86,7 @@ func TestModuleInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, m := range map[string]*rank.Module{"a": a, "b": b} {
-		eventually(t, "ranks on "+name, func() error {
+		svctest.Eventually(t, "ranks on "+name, func() error {
 			pg, err := m.Rank(ctx, "speed", false, 1)
 			if err != nil {
 				return err
@@ -116,7 +101,7 @@ func TestModuleInstances(t *testing.T) {
 	if err := b.DeleteBoard(ctx, "speed"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "board gone from a", func() error {
+	svctest.Eventually(t, "board gone from a", func() error {
 		if _, err := a.Board(ctx, "speed"); !errors.Is(err, rank.ErrBoardNotFound) {
 			return fmt.Errorf("err %v", err)
 		}
@@ -221,7 +206,7 @@ func TestModulePeriods(t *testing.T) {
 	}
 	day1Scope := rank.Scope{Board: &rank.BoardConfig{ID: "daily", Reset: "0 0 * * *"}, Period: midnight.Unix()}
 	for name, x := range map[string]*rank.Module{"m": m, "m2": m2} {
-		eventually(t, "day 1 dropped on "+name, func() error {
+		svctest.Eventually(t, "day 1 dropped on "+name, func() error {
 			n, err := x.Backend().Count(ctx, day1Scope)
 			if err != nil || n != 0 {
 				return fmt.Errorf("day 1 still has %d records (%v)", n, err)
@@ -310,7 +295,7 @@ func TestModuleBoardWatchReopens(t *testing.T) {
 	if err := b.DeleteBoard(ctx, "old"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "boards on a", func() error {
+	svctest.Eventually(t, "boards on a", func() error {
 		if ids := a.BoardIDs(); !slices.Equal(ids, []string{"late"}) {
 			return fmt.Errorf("boards %v", ids)
 		}

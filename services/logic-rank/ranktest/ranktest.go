@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iogo-dev/iogo/pkg/svcmain/svctest"
 	"github.com/iogo-dev/iogo/services/logic-rank/rank"
 )
 
@@ -24,22 +25,6 @@ type Open func(t *testing.T) rank.Boards
 // Setup prepares fresh storage for one run of the suite and returns how
 // to open instances on it.
 type Setup func(t *testing.T) Open
-
-// eventually polls fn until it returns nil or the deadline passes.
-func eventually(t *testing.T, what string, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 var t0 = time.Date(2030, 1, 6, 12, 0, 0, 0, time.UTC)
 
@@ -415,7 +400,7 @@ func Run(t *testing.T, setup Setup) {
 		must[rank.Record](t)(b.Submit(ctx, s, rank.Submission{Owner: 1, Score: 10}, at(0)))
 		must[rank.Record](t)(b2.Submit(ctx, s, rank.Submission{Owner: 2, Score: 20}, at(1)))
 		for _, x := range []rank.Boards{b, b2} {
-			eventually(t, "both instances see both records", func() error {
+			svctest.Eventually(t, "both instances see both records", func() error {
 				top, err := x.Top(ctx, s, nil, 10)
 				if err != nil {
 					return err
@@ -450,7 +435,7 @@ func Run(t *testing.T, setup Setup) {
 			t.Fatal(err)
 		}
 		for _, x := range []rank.Boards{b, b2} {
-			eventually(t, "every increment counted", func() error {
+			svctest.Eventually(t, "every increment counted", func() error {
 				r, _, err := x.Get(ctx, s, 1)
 				if err != nil {
 					return err
@@ -479,7 +464,7 @@ func Run(t *testing.T, setup Setup) {
 		}
 		wg.Wait()
 		for _, x := range []rank.Boards{b, b2} {
-			eventually(t, "the best score wins", func() error {
+			svctest.Eventually(t, "the best score wins", func() error {
 				r, _, err := x.Get(ctx, s, 1)
 				if err != nil {
 					return err
