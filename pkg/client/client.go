@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,10 +84,14 @@ type Client struct {
 // TCP or KCP server must itself be configured for JSON, since they have no
 // handshake.
 //
-// KCP has no handshake either: Dial succeeds without contacting the
-// server, which sees the session with its first envelope, and a session
-// the server drops is noticed only by missing answers (or the envelope
-// that announced it, such as the idle timeout's).
+// Over KCP, Dial first proves the client's address to the gate with a
+// cookie exchange (two small datagrams; docs/wire-protocol.md), so it fails
+// when no gate answers within ctx or 10 s. The gate sees the session with
+// its first envelope, which it must get within its handshake timeout
+// (10 s by default), and a session the gate drops is noticed only by
+// missing answers (or the envelope that announced it, such as the idle
+// timeout's). kcp://host:port?plain=true skips the exchange, for a gate
+// configured with KCPPlain.
 func Dial(ctx context.Context, rawURL string, opts ...Option) (*Client, error) {
 	o := options{pushBuffer: DefaultPushBuffer, maxFrame: DefaultMaxFrame}
 	for _, opt := range opts {
@@ -125,7 +130,13 @@ func Dial(ctx context.Context, rawURL string, opts ...Option) (*Client, error) {
 		}
 		t = &tcpTransport{conn: conn, codec: codec, fr: wire.NewFrameReader(conn, o.maxFrame)}
 	case "kcp":
-		conn, err := dialKCP(ctx, u.Host)
+		var plain bool
+		if v := u.Query().Get("plain"); v != "" {
+			if plain, err = strconv.ParseBool(v); err != nil {
+				return nil, fmt.Errorf("client: %q: plain=%q is not a boolean", rawURL, v)
+			}
+		}
+		conn, err := dialKCP(ctx, u.Host, plain)
 		if err != nil {
 			return nil, fmt.Errorf("client: dial %s: %w", rawURL, err)
 		}

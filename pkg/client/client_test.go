@@ -13,6 +13,7 @@ import (
 
 	fws "github.com/fasthttp/websocket"
 	"github.com/iogo-dev/iogo/pkg/errs"
+	"github.com/iogo-dev/iogo/pkg/internal/kcpcookie"
 	"github.com/iogo-dev/iogo/pkg/wire"
 	"github.com/xtaci/kcp-go/v5"
 	"go.uber.org/goleak"
@@ -132,12 +133,30 @@ func startWS(t *testing.T) *fakeServer {
 }
 
 // startKCP serves KCP sessions with the same framing as TCP.
+// startKCP serves KCP behind the gate's cookie guard, as the gate does.
 func startKCP(t *testing.T) *fakeServer {
+	uc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := kcpcookie.NewGuard(uc, kcpcookie.GuardConfig{})
+	ln, err := kcp.ServeConn(nil, 0, 0, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = g.Close() }) // ServeConn's listener leaves it open
+	return serveFramed(t, "kcp", ln)
+}
+
+// startPlainKCP serves plain KCP, as a gate with KCPPlain does.
+func startPlainKCP(t *testing.T) *fakeServer {
 	ln, err := kcp.ListenWithOptions("127.0.0.1:0", nil, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return serveFramed(t, "kcp", ln)
+	srv := serveFramed(t, "kcp", ln)
+	srv.url += "?plain=true"
+	return srv
 }
 
 var transports = []struct {
@@ -419,6 +438,7 @@ func TestDialErrors(t *testing.T) {
 		{"refused tcp", "tcp://127.0.0.1:1"},
 		{"refused ws", "ws://127.0.0.1:1/websocket"},
 		{"bad url", "::"},
+		{"kcp plain", "kcp://127.0.0.1:1?plain=maybe"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -430,11 +450,19 @@ func TestDialErrors(t *testing.T) {
 	}
 }
 
-// TestKCP makes requests over KCP: Dial sends nothing, the server sees
-// the session with the first envelope, and responses and pushes come back
-// on the same length-prefixed stream as TCP.
+// TestKCP makes requests over KCP, with the cookie exchange and plain:
+// the server sees the session with the first envelope, and responses and
+// pushes come back on the same length-prefixed stream as TCP.
 func TestKCP(t *testing.T) {
-	srv := startKCP(t)
+	for _, tt := range []struct {
+		name  string
+		start func(*testing.T) *fakeServer
+	}{{"guarded", startKCP}, {"plain", startPlainKCP}} {
+		t.Run(tt.name, func(t *testing.T) { testKCP(t, tt.start(t)) })
+	}
+}
+
+func testKCP(t *testing.T, srv *fakeServer) {
 	c := dialT(t, srv.url)
 	big := make([]byte, 64<<10) // many KCP segments
 	for i := range big {

@@ -28,6 +28,9 @@ const (
 	// DefaultIdleTimeout is how long a connection may stay silent before
 	// the gate sends errs.CodeIdleTimeout and closes it.
 	DefaultIdleTimeout = 60 * time.Second
+	// DefaultHandshakeTimeout is how long a new connection has to send its
+	// first whole envelope.
+	DefaultHandshakeTimeout = 10 * time.Second
 	// DefaultRateLimit is the sustained rate, in requests per second, of
 	// one connection's business requests.
 	DefaultRateLimit = 100
@@ -69,8 +72,24 @@ type Config struct {
 	// same length-prefixed frames as TCP. "" disables KCP.
 	KCPAddr string
 	// KCPMode is KCPFast (default) or KCPNormal. KCP runs without FEC and
-	// without encryption, so any KCP client with those defaults can connect.
+	// without encryption.
 	KCPMode string
+	// KCPPlain turns off the cookie handshake in front of KCP, so that
+	// plain KCP clients (kcp-go's Dial, or any KCP library without FEC or
+	// encryption) can connect; iogo's Go client then needs ?plain=true in
+	// its kcp:// URL. By default a KCP client first proves its address with
+	// a stateless cookie exchange (docs/wire-protocol.md) and every datagram
+	// it sends carries the cookie. Turning it off is risky on a public
+	// address: any spoofed datagram then makes the gate send retransmitted
+	// segments to the spoofed address (a reflection amplifier), and one
+	// forged datagram with a player's address and port, another
+	// conversation ID and sequence number 0 replaces that player's session.
+	KCPPlain bool
+	// HandshakeTimeout is how long a new connection has to complete its
+	// transport handshake and send its first whole envelope; then it is
+	// closed. On KCP it counts from the session's first datagram. Default
+	// DefaultHandshakeTimeout; negative turns it off.
+	HandshakeTimeout time.Duration
 
 	// Codec is the envelope and payload codec of connections that do not
 	// choose one: "protobuf" (default) or "json". A WebSocket client may
@@ -206,6 +225,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
 	}
 	if c.RateLimit == 0 {
 		c.RateLimit = DefaultRateLimit

@@ -7,7 +7,9 @@ import (
 	"io"
 	"net"
 	"sync/atomic"
+	"time"
 
+	"github.com/iogo-dev/iogo/pkg/internal/kcpcookie"
 	"github.com/xtaci/kcp-go/v5"
 )
 
@@ -15,11 +17,18 @@ import (
 // as TCP, and its sessions run the TCP session code over a
 // *kcp.UDPSession, which is a net.Conn. There is no FEC and no encryption.
 //
-// KCP has no connection set-up or tear-down: a session starts with the
-// first packet from a new address and conversation ID, and a peer that
-// goes away is noticed only by the idle timeout. When the gate closes a
-// session it sends what is queued once more and forgets the session; the
-// client is not told unless an envelope said so (the idle timeout's -1003).
+// KCP has no connection set-up or tear-down: kcp-go starts a session with
+// the first packet from a new address, and replaces it when a packet with
+// another conversation ID and sequence number 0 comes from that address.
+// So, unless Config.KCPPlain, the listener reads its socket through a
+// kcpcookie.Guard, which lets a datagram through only from a client that
+// has proven its address with a cookie exchange (pkg/internal/kcpcookie):
+// a spoofed datagram gets nothing back and disturbs no session. A session
+// must send its first whole envelope within Config.HandshakeTimeout; a
+// peer that goes away later is noticed only by the idle timeout. When the
+// gate closes a session it sends what is queued once more and forgets the
+// session; the client is not told unless an envelope said so (the idle
+// timeout's -1003).
 
 // KCP tuning shared by every session.
 const (
@@ -33,10 +42,11 @@ const (
 
 // kcpState is the KCP listener of a server.
 type kcpState struct {
-	conn net.PacketConn // the UDP socket; closed after the listener
-	ln   *kcp.Listener
-	addr atomic.Pointer[net.Addr]
-	done chan struct{} // closed when the accept loop has returned
+	conn  net.PacketConn   // the UDP socket, or guard; closed after the listener
+	guard *kcpcookie.Guard // nil with Config.KCPPlain
+	ln    *kcp.Listener
+	addr  atomic.Pointer[net.Addr]
+	done  chan struct{} // closed when the accept loop has returned
 }
 
 // KCPAddr returns the KCP (UDP) listener's address, nil if KCP is off or
@@ -75,6 +85,12 @@ func (s *Server) listenKCP(ctx context.Context) error {
 	if u, ok := conn.(*net.UDPConn); ok {
 		_ = u.SetReadBuffer(kcpSocketBuffer)
 		_ = u.SetWriteBuffer(kcpSocketBuffer)
+		if !s.cfg.KCPPlain {
+			// An admission outlives the session's idle timeout, after
+			// which the gate has closed the session (and forgotten it).
+			s.kcp.guard = kcpcookie.NewGuard(u, kcpcookie.GuardConfig{Stale: 2 * s.cfg.IdleTimeout})
+			conn = s.kcp.guard
+		}
 	}
 	ln, err := kcp.ServeConn(nil, 0, 0, conn)
 	if err != nil {
@@ -127,17 +143,55 @@ func (s *Server) acceptKCP(ln *kcp.Listener) {
 			return
 		}
 		tuneKCP(conn, s.cfg.KCPMode)
-		l := s.newStreamLink(conn)
+		l := &firstFrameLink{tcpLink: s.newStreamLink(conn), first: s.cfg.HandshakeTimeout}
 		sess := s.addSession(s.codec, l, "kcp", conn.RemoteAddr().String())
 		if sess == nil {
 			_ = conn.Close()
+			s.forgetKCP(conn)
 			continue
 		}
 		go func() {
 			defer s.wg.Done()
 			sess.serve()
+			s.forgetKCP(conn)
 		}()
 	}
+}
+
+// forgetKCP ends the guard's admission of a closed session, so that the
+// client's late datagrams start no new one once its cookie is too old.
+func (s *Server) forgetKCP(conn *kcp.UDPSession) {
+	if s.kcp.guard != nil {
+		s.kcp.guard.Forget(conn.RemoteAddr(), conn.GetConv())
+	}
+}
+
+// errNoFirstFrame closes a session that sent no whole envelope within
+// Config.HandshakeTimeout.
+var errNoFirstFrame = errors.New("external: no envelope within the handshake timeout")
+
+// firstFrameLink is a stream link whose first read waits at most first
+// (Config.HandshakeTimeout; <= 0 is off), or the idle timeout if shorter,
+// which then counts as an idle timeout.
+type firstFrameLink struct {
+	*tcpLink
+	first time.Duration // zero once the first frame has come
+}
+
+func (l *firstFrameLink) read() ([]byte, error) {
+	if l.first <= 0 || (l.idle > 0 && l.idle <= l.first) {
+		l.first = 0
+		return l.tcpLink.read()
+	}
+	if err := l.conn.SetReadDeadline(time.Now().Add(l.first)); err != nil {
+		return nil, err
+	}
+	b, err := l.fr.Next()
+	if isTimeout(err) {
+		return nil, fmt.Errorf("%w (%v)", errNoFirstFrame, l.first)
+	}
+	l.first = 0
+	return b, err
 }
 
 // drainKCP closes the sessions left in a dead listener's accept queue,

@@ -39,6 +39,10 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool), errOut io.W
 	fs.StringVar(&s.cfg.TCPAddr, "tcp", "", `TCP listen address; "" disables TCP`)
 	fs.StringVar(&s.cfg.KCPAddr, "kcp", "", `KCP (UDP) listen address; "" disables KCP`)
 	fs.StringVar(&s.cfg.KCPMode, "kcp-mode", external.KCPFast, "KCP mode: fast or normal")
+	fs.BoolVar(&s.cfg.KCPPlain, "kcp-plain", false,
+		"serve plain KCP clients, without the cookie handshake: exposes the gate as a UDP reflection amplifier and players to session hijack by spoofed datagrams")
+	fs.DurationVar(&s.cfg.HandshakeTimeout, "handshake-timeout", external.DefaultHandshakeTimeout,
+		"close a new connection that sends no whole envelope within this; negative disables")
 	fs.StringVar(&s.cfg.MetricsAddr, "metrics", "", `Prometheus /metrics listen address (gate sessions, pending requests); "" = off`)
 	fs.StringVar(&s.cfg.ID, "id", "", "gate instance ID, a NATS subject token (default random)")
 	fs.StringVar(&s.cfg.Codec, "codec", wire.NameProtobuf, "default codec: protobuf or json")

@@ -49,7 +49,8 @@ func TestParseArgs(t *testing.T) {
 				c.ID != "" || c.Codec != "protobuf" || c.MaxFrame != wire.DefaultMaxFrame ||
 				c.RequestTimeout != external.DefaultRequestTimeout || s.logLevel != slog.LevelInfo ||
 				c.KCPAddr != "" || c.KCPMode != external.KCPFast || c.IdleTimeout != external.DefaultIdleTimeout ||
-				c.RateLimit != external.DefaultRateLimit || c.RateBurst != 0 || c.RateCeiling != 0 {
+				c.RateLimit != external.DefaultRateLimit || c.RateBurst != 0 || c.RateCeiling != 0 ||
+				c.KCPPlain || c.HandshakeTimeout != external.DefaultHandshakeTimeout {
 				t.Fatalf("%+v", s)
 			}
 		}},
@@ -67,6 +68,12 @@ func TestParseArgs(t *testing.T) {
 			check: func(t *testing.T, s settings) {
 				c := s.cfg
 				if c.KCPAddr != ":1" || c.WSAddr != "" || c.IdleTimeout != -time.Second || c.RateLimit != 2.5 {
+					t.Fatalf("%+v", s)
+				}
+			}},
+		{name: "kcp guard flags", args: []string{"-kcp", ":1", "-kcp-plain", "-handshake-timeout", "2s"},
+			check: func(t *testing.T, s settings) {
+				if c := s.cfg; !c.KCPPlain || c.HandshakeTimeout != 2*time.Second {
 					t.Fatalf("%+v", s)
 				}
 			}},

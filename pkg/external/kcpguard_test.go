@@ -1,0 +1,129 @@
+package external
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/iogo-dev/iogo/pkg/internal/kcpcookie"
+	"github.com/xtaci/kcp-go/v5"
+)
+
+// TestKCPGuard: a guarded gate serves the Go client, which does the cookie
+// exchange, and ignores a plain KCP client; a gate with KCPPlain serves a
+// plain one.
+func TestKCPGuard(t *testing.T) {
+	ns := runNATS(t)
+	tests := []struct {
+		name   string
+		plain  bool   // the gate's KCPPlain
+		query  string // the client's
+		serves bool
+	}{
+		{"guarded gate, Go client", false, "", true},
+		{"guarded gate, plain client", false, "?plain=true", false},
+		{"plain gate, plain client", true, "?plain=true", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := startGate(t, ns, func(c *Config) { withKCP(c); c.KCPPlain = tt.plain })
+			c := dialT(t, kcpURL(g)+tt.query)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			if !tt.serves {
+				ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+				defer cancel()
+			}
+			err := c.Heartbeat(ctx)
+			if tt.serves && err != nil {
+				t.Fatalf("heartbeat: %v", err)
+			}
+			if !tt.serves {
+				if err == nil {
+					t.Fatal("a plain KCP client was served by a guarded gate")
+				}
+				if n := g.Sessions(); n != 0 {
+					t.Fatalf("%d sessions", n)
+				}
+			}
+		})
+	}
+}
+
+// TestKCPFirstFrameTimeout: a KCP session that sends no whole envelope
+// within HandshakeTimeout is closed; one that did stays.
+func TestKCPFirstFrameTimeout(t *testing.T) {
+	ns := runNATS(t)
+	g := startGate(t, ns, func(c *Config) { withKCP(c); c.HandshakeTimeout = 300 * time.Millisecond })
+	good := dialT(t, kcpURL(g))
+	if err := good.Heartbeat(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+
+	// A session that sends half a length prefix and nothing more.
+	raddr := g.KCPAddr().(*net.UDPAddr)
+	uc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := kcpcookie.Conv()
+	pc, err := kcpcookie.Handshake(ctxT(t), uc, raddr, conv)
+	if err != nil {
+		_ = uc.Close()
+		t.Fatal(err)
+	}
+	stalled, err := kcp.NewConn4(conv, raddr, nil, 0, 0, true, pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	stalled.SetStreamMode(true)
+	if _, err := stalled.Write([]byte{0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	waitSessions(t, g, 2)
+	waitSessions(t, g, 1) // the stalled one is closed...
+	// ...after HandshakeTimeout, which the good one has outlived.
+	if err := good.Heartbeat(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKCPIdleBeforeFirstFrame: with an idle timeout shorter than the
+// handshake timeout, a session with no first envelope gets the idle
+// timeout (and its -1003).
+func TestKCPIdleBeforeFirstFrame(t *testing.T) {
+	ns := runNATS(t)
+	g := startGate(t, ns, func(c *Config) {
+		withKCP(c)
+		c.IdleTimeout = 300 * time.Millisecond
+		c.HandshakeTimeout = time.Hour
+	})
+	raddr := g.KCPAddr().(*net.UDPAddr)
+	uc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := kcpcookie.Conv()
+	pc, err := kcpcookie.Handshake(ctxT(t), uc, raddr, conv)
+	if err != nil {
+		_ = uc.Close()
+		t.Fatal(err)
+	}
+	s, err := kcp.NewConn4(conv, raddr, nil, 0, 0, true, pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.SetStreamMode(true)
+	if _, err := s.Write([]byte{0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var got [4]byte
+	if _, err := s.Read(got[:]); err != nil { // the idle envelope's length prefix
+		t.Fatalf("no idle-timeout envelope: %v", err)
+	}
+	waitSessions(t, g, 0)
+}
