@@ -165,6 +165,11 @@ func Dial(ctx context.Context, rawURL string, opts ...Option) (*Client, error) {
 // Codec returns the connection's codec, in which payloads are encoded.
 func (c *Client) Codec() wire.Codec { return c.codec }
 
+// LocalAddr returns the connection's local address: a TCP address for
+// WebSocket and TCP, the UDP socket's for KCP (its IP unspecified, as the
+// socket is bound to all interfaces).
+func (c *Client) LocalAddr() net.Addr { return c.t.localAddr() }
+
 // Request sends a business request to route (cmd, sub) and waits for its
 // response. An error status is not an error here: it is in the returned
 // envelope's Status and ValidMsg (Call turns it into an *errs.Error). The

@@ -464,6 +464,9 @@ func TestKCP(t *testing.T) {
 
 func testKCP(t *testing.T, srv *fakeServer) {
 	c := dialT(t, srv.url)
+	if a, ok := c.LocalAddr().(*net.UDPAddr); !ok || a.Port == 0 {
+		t.Fatalf("LocalAddr() = %v, want the UDP socket's", c.LocalAddr())
+	}
 	big := make([]byte, 64<<10) // many KCP segments
 	for i := range big {
 		big[i] = byte(i)

@@ -16,6 +16,7 @@ type transport interface {
 	writeRaw(b []byte) error
 	// read returns the next envelope; its Data is owned by the caller.
 	read() (*wire.Message, error)
+	localAddr() net.Addr
 	close()
 }
 
@@ -57,6 +58,8 @@ func (t *tcpTransport) read() (*wire.Message, error) {
 	return m, nil
 }
 
+func (t *tcpTransport) localAddr() net.Addr { return t.conn.LocalAddr() }
+
 func (t *tcpTransport) close() { _ = t.conn.Close() }
 
 // wsTransport: one envelope per WebSocket message.
@@ -91,6 +94,8 @@ func (t *wsTransport) read() (*wire.Message, error) {
 	}
 	return m, nil
 }
+
+func (t *wsTransport) localAddr() net.Addr { return t.conn.LocalAddr() }
 
 func (t *wsTransport) close() {
 	msg := fws.FormatCloseMessage(fws.CloseNormalClosure, "")
