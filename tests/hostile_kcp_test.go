@@ -47,8 +47,9 @@ func startKCPGate(t *testing.T, extra ...string) *kcpGate {
 	return &kcpGate{addr: a, metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", mport), proc: p}
 }
 
-// kcpSessions reads the gate's KCP session count from /metrics.
-func (g *kcpGate) kcpSessions() (int, error) {
+// metric reads the first sample of the gate's metric name whose labels
+// contain label.
+func (g *kcpGate) metric(name, label string) (int, error) {
 	resp, err := http.Get(g.metrics)
 	if err != nil {
 		return 0, err
@@ -57,12 +58,17 @@ func (g *kcpGate) kcpSessions() (int, error) {
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		line := sc.Text()
-		if strings.HasPrefix(line, "iogo_gate_transport_sessions{") && strings.Contains(line, `transport="kcp"`) {
+		if strings.HasPrefix(line, name+"{") && strings.Contains(line, label) {
 			f := strings.Fields(line)
 			return strconv.Atoi(f[len(f)-1])
 		}
 	}
-	return 0, errors.New("no iogo_gate_transport_sessions for kcp in /metrics")
+	return 0, fmt.Errorf("no %s{%s} in /metrics", name, label)
+}
+
+// kcpSessions reads the gate's KCP session count from /metrics.
+func (g *kcpGate) kcpSessions() (int, error) {
+	return g.metric("iogo_gate_transport_sessions", `transport="kcp"`)
 }
 
 func (g *kcpGate) waitKCPSessions(t *testing.T, want int, within time.Duration) {
@@ -223,6 +229,12 @@ func TestHostileKCPReflection(t *testing.T) {
 	}
 	if n, err := g.kcpSessions(); err != nil || n != 0 {
 		t.Errorf("the probes opened %d KCP sessions (%v), want 0", n, err)
+	}
+	// Each drop is counted.
+	for name, want := range map[string]int{"iogo_gate_kcp_dropped_total": len(probes) - 1, "iogo_gate_kcp_cookies_total": 1} {
+		if n, err := g.metric(name, "gate="); err != nil || n != want {
+			t.Errorf("%s = %d (%v), want %d", name, n, err, want)
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/internal/kcpcookie"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/xtaci/kcp-go/v5"
 )
 
@@ -155,6 +156,37 @@ func (s *Server) acceptKCP(ln *kcp.Listener) {
 			sess.serve()
 			s.forgetKCP(conn)
 		}()
+	}
+}
+
+// KCP guard metrics on Config.MetricsAddr (none with KCPPlain).
+var (
+	descKCPCookies  = prometheus.NewDesc("iogo_gate_kcp_cookies_total", "KCP cookie requests (HELLO) answered.", []string{"gate"}, nil)
+	descKCPAdmitted = prometheus.NewDesc("iogo_gate_kcp_admitted_total", "KCP clients admitted with a valid cookie.", []string{"gate"}, nil)
+	descKCPDropped  = prometheus.NewDesc("iogo_gate_kcp_dropped_total",
+		"UDP datagrams dropped by the KCP guard: neither a HELLO nor carrying a valid cookie for their source and conversation.", []string{"gate"}, nil)
+)
+
+// kcpCollector reads the KCP guard's counters at every scrape.
+type kcpCollector struct{ s *Server }
+
+func (c kcpCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descKCPCookies
+	ch <- descKCPAdmitted
+	ch <- descKCPDropped
+}
+
+func (c kcpCollector) Collect(ch chan<- prometheus.Metric) {
+	g := c.s.kcp.guard
+	if g == nil {
+		return
+	}
+	st := g.Stats()
+	for _, m := range []struct {
+		d *prometheus.Desc
+		v uint64
+	}{{descKCPCookies, st.Cookies}, {descKCPAdmitted, st.Admitted}, {descKCPDropped, st.Dropped}} {
+		ch <- prometheus.MustNewConstMetric(m.d, prometheus.CounterValue, float64(m.v), c.s.cfg.ID)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/internal/kcpcookie"
+	"github.com/nats-io/nats.go"
 	"github.com/xtaci/kcp-go/v5"
 )
 
@@ -126,4 +127,48 @@ func TestKCPIdleBeforeFirstFrame(t *testing.T) {
 		t.Fatalf("no idle-timeout envelope: %v", err)
 	}
 	waitSessions(t, g, 0)
+}
+
+// BenchmarkKCPRoundTrip compares request round trips over KCP behind the
+// cookie guard and plain (KCPPlain), one at a time and 16 in flight.
+func BenchmarkKCPRoundTrip(b *testing.B) {
+	ns := runNATS(b)
+	nc, err := nats.Connect("", nats.InProcessServer(ns))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	respond(b, nc, 1, 1, echo)
+	payload := make([]byte, 32)
+	for _, tt := range []struct {
+		name  string
+		plain bool
+		query string
+	}{{"guarded", false, ""}, {"plain", true, "?plain=true"}} {
+		g := startGate(b, ns, func(c *Config) { withKCP(c); c.KCPPlain = tt.plain; c.RateLimit = -1 })
+		b.Run(tt.name, func(b *testing.B) {
+			c := dialT(b, kcpURL(g)+tt.query)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.Request(ctx, 1, 1, payload); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(tt.name+"/pipelined", func(b *testing.B) {
+			c := dialT(b, kcpURL(g)+tt.query)
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.SetParallelism(16)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := c.Request(ctx, 1, 1, payload); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }
