@@ -9,9 +9,15 @@
 // a 4-byte big-endian length and the envelope, and share one session code
 // path. Config.MaxFrame bounds an envelope on all three: a longer one (a
 // WebSocket message counts whole, however fragmented) closes that
-// connection only, as does a malformed envelope. KCP has no connection
-// handshake: a session begins with a client's first packet, and a client
-// that vanishes is noticed by the idle timeout alone.
+// connection only, as does a malformed envelope. KCP itself has no
+// connection handshake, so, unless Config.KCPPlain, a client first proves
+// its address with a stateless cookie exchange (two datagrams, the answer
+// smaller than the request) and every datagram it sends carries the
+// cookie: the gate answers nothing else and no spoofed datagram reaches
+// kcp-go (see kcp.go). A KCP session begins with the client's first
+// admitted datagram, must send a whole envelope within
+// Config.HandshakeTimeout, and a client that vanishes later is noticed by
+// the idle timeout alone.
 //
 // # Idle timeout and rate limit
 //
@@ -115,8 +121,9 @@
 // and the NATS subscription that handles replies. Each login (OpBind) runs
 // on a goroutine of its own while it waits for the registry and for the
 // kick of the previous session. Shutdown waits for all of them and for every session. With KCP
-// on, add the KCP accept loop and kcp-go's socket reader, closed after the
-// sessions (they send through its socket), and per KCP session one kcp-go
+// on, add the KCP accept loop and kcp-go's socket reader (which runs the
+// cookie guard), closed after the sessions (they send through its socket),
+// and per KCP session one kcp-go
 // goroutine that sends its packets; kcp-go also runs a small process-wide
 // timer scheduler from the moment the package is loaded.
 //
