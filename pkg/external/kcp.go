@@ -219,11 +219,19 @@ func (l *firstFrameLink) read() ([]byte, error) {
 		return nil, err
 	}
 	b, err := l.fr.Next()
-	if isTimeout(err) {
-		return nil, fmt.Errorf("%w (%v)", errNoFirstFrame, l.first)
+	if err != nil {
+		if isTimeout(err) {
+			return nil, fmt.Errorf("%w (%v)", errNoFirstFrame, l.first)
+		}
+		return nil, err
 	}
 	l.first = 0
-	return b, err
+	if l.idle <= 0 { // no later read sets a deadline: lift this one
+		if err := l.conn.SetReadDeadline(time.Time{}); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
 }
 
 // drainKCP closes the sessions left in a dead listener's accept queue,

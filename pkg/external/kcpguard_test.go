@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/internal/kcpcookie"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/xtaci/kcp-go/v5"
 )
@@ -53,10 +54,24 @@ func TestKCPGuard(t *testing.T) {
 }
 
 // TestKCPFirstFrameTimeout: a KCP session that sends no whole envelope
-// within HandshakeTimeout is closed; one that did stays.
+// within HandshakeTimeout is closed; one that did stays, with or without
+// an idle timeout.
 func TestKCPFirstFrameTimeout(t *testing.T) {
 	ns := runNATS(t)
-	g := startGate(t, ns, func(c *Config) { withKCP(c); c.HandshakeTimeout = 300 * time.Millisecond })
+	for _, tt := range []struct {
+		name string
+		idle time.Duration
+	}{{"idle timeout", 0}, {"no idle timeout", -1}} {
+		t.Run(tt.name, func(t *testing.T) { testKCPFirstFrameTimeout(t, ns, tt.idle) })
+	}
+}
+
+func testKCPFirstFrameTimeout(t *testing.T, ns *server.Server, idle time.Duration) {
+	g := startGate(t, ns, func(c *Config) {
+		withKCP(c)
+		c.HandshakeTimeout = 300 * time.Millisecond
+		c.IdleTimeout = idle
+	})
 	good := dialT(t, kcpURL(g))
 	if err := good.Heartbeat(ctxT(t)); err != nil {
 		t.Fatal(err)
