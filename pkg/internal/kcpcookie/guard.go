@@ -3,11 +3,16 @@ package kcpcookie
 import (
 	"crypto/subtle"
 	"encoding/binary"
+	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
 // Stats counts what a Guard did with the datagrams it read.
@@ -39,7 +44,27 @@ type Guard struct {
 	nextSweep int64 // Unix seconds
 
 	cookies, admitted, dropped atomic.Uint64
+
+	// The reader's batch (ReadFrom only): msgs[next:count] are read and
+	// not yet handled. batch is nil where batched reads fail.
+	batch       batchReader
+	msgs        []ipv4.Message
+	next, count int
 }
+
+// batchReader reads several datagrams per system call (recvmmsg on
+// Linux), as kcp-go's own listener does with a bare *net.UDPConn.
+type batchReader interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+// Reading in batches.
+const (
+	batchSize = 16
+	// maxDatagram is the largest datagram read whole: more than a KCP
+	// datagram (MTU 1400 by default) with its prefix.
+	maxDatagram = 2048
+)
 
 // peer is an admitted address: the conversation and cookie it was admitted
 // with, and whether it sent since the last sweep.
@@ -66,7 +91,44 @@ func NewGuard(conn *net.UDPConn, cfg GuardConfig) *Guard {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Guard{conn: conn, now: cfg.Now, stale: cfg.Stale, peers: make(map[netip.AddrPort]*peer)}
+	g := &Guard{conn: conn, now: cfg.Now, stale: cfg.Stale, peers: make(map[netip.AddrPort]*peer)}
+	if conn != nil {
+		if la, ok := conn.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() != nil {
+			g.batch = ipv4.NewPacketConn(conn)
+		} else {
+			g.batch = ipv6.NewPacketConn(conn)
+		}
+		g.msgs = make([]ipv4.Message, batchSize)
+		for i := range g.msgs {
+			g.msgs[i].Buffers = [][]byte{make([]byte, maxDatagram)}
+		}
+	}
+	return g
+}
+
+// read returns the next datagram and its source, from the batch or from
+// a new one. b is valid until the next read.
+func (g *Guard) read() (b []byte, from *net.UDPAddr, err error) {
+	for g.next == g.count {
+		if g.batch == nil {
+			n, addr, err := g.conn.ReadFromUDP(g.msgs[0].Buffers[0])
+			return g.msgs[0].Buffers[0][:n], addr, err
+		}
+		n, err := g.batch.ReadBatch(g.msgs, 0)
+		if err != nil {
+			var se *os.SyscallError
+			if errors.As(err, &se) && se.Syscall == "recvmmsg" { // not in this kernel
+				g.batch = nil
+				continue
+			}
+			return nil, nil, err
+		}
+		g.next, g.count = 0, n
+	}
+	m := &g.msgs[g.next]
+	g.next++
+	from, _ = m.Addr.(*net.UDPAddr) // a fresh one per datagram
+	return m.Buffers[0][:m.N], from, nil
 }
 
 // ReadFrom returns the next KCP datagram from an admitted pair into p,
@@ -74,19 +136,24 @@ func NewGuard(conn *net.UDPConn, cfg GuardConfig) *Guard {
 // on the way. It fails only when the socket does.
 func (g *Guard) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
-		n, from, err := g.conn.ReadFromUDPAddrPort(p)
+		b, from, err := g.read()
 		if err != nil {
 			return 0, nil, err
 		}
-		if n > 0 && p[0] == typeData && n >= Overhead+kcpHeader {
+		if from == nil {
+			g.dropped.Add(1)
+			continue
+		}
+		ap := from.AddrPort()
+		if len(b) >= Overhead+kcpHeader && b[0] == typeData {
 			var t tag
-			copy(t[:], p[1:Overhead])
-			conv := binary.LittleEndian.Uint32(p[Overhead:])
-			if g.admit(unmap(from), conv, &t) {
-				return copy(p, p[Overhead:n]), net.UDPAddrFromAddrPort(from), nil
+			copy(t[:], b[1:Overhead])
+			conv := binary.LittleEndian.Uint32(b[Overhead:])
+			if g.admit(unmap(ap), conv, &t) {
+				return copy(p, b[Overhead:]), from, nil
 			}
-		} else if n > 0 && p[0] == typeHello {
-			if g.answer(p[:n], from) {
+		} else if len(b) > 0 && b[0] == typeHello {
+			if g.answer(b, ap) {
 				continue
 			}
 		}
