@@ -276,8 +276,8 @@ func (r *kcpRawUDP) send(src, dst *net.UDPAddr, payload []byte) error {
 
 // TestHostileKCPHijack (issue 13, item 5): datagrams forged with a live
 // player's address and port (another conversation ID and sn 0, the one
-// kcp-go's listener replaces a session for; and the same with a made-up
-// cookie) do not disturb the player's session.
+// kcp-go's listener replaces a session for; the same with a made-up
+// cookie; a HELLO) do not disturb the player's session.
 func TestHostileKCPHijack(t *testing.T) {
 	raw := openKCPRawUDP(t)
 	g := startKCPGate(t)
@@ -292,10 +292,13 @@ func TestHostileKCPHijack(t *testing.T) {
 	}
 	// The gate sees the player at 127.0.0.1 and the port of its socket.
 	victim := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: player.LocalAddr().(*net.UDPAddr).Port}
+	var nonce [8]byte
+	_, _ = rand.Read(nonce[:])
 	forged := [][]byte{
 		kcpHeartbeatSegment(t, kcpRandConv()),
 		kcpSegment(kcpRandConv(), 0, []byte{0, 0, 0, 0}),
 		append(append([]byte{kcpData}, make([]byte, 12)...), kcpHeartbeatSegment(t, kcpRandConv())...),
+		kcpHelloPacket(kcpRandConv(), nonce), // its COOKIE goes to the player, who ignores it
 	}
 	for round := range 3 {
 		for _, f := range forged {
@@ -307,6 +310,10 @@ func TestHostileKCPHijack(t *testing.T) {
 		// keeps order, so the gate has read them when it answers.
 		if err := player.Heartbeat(ctx); err != nil {
 			t.Fatalf("round %d: the player lost its session to forged datagrams: %v", round, err)
+		}
+		// A business request (to a route nobody serves) is answered too.
+		if m, err := player.Request(ctx, 99, 1, nil); err != nil || m.Status == 0 {
+			t.Fatalf("round %d: request: %+v, %v", round, m, err)
 		}
 	}
 	if n, err := g.kcpSessions(); err != nil || n != 1 {
