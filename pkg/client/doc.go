@@ -30,4 +30,15 @@
 // WithHeartbeat keeps a quiet connection open. Such an error envelope with
 // MsgID 0 is delivered on Pushes like any other, and the error that Err
 // reports once the connection ends wraps it as an *errs.Error.
+//
+// # KCP
+//
+// kcp://host:port runs KCP over UDP. Dial first proves the client's
+// address to the gate with a cookie exchange (a HELLO padded to 64 bytes,
+// a 33-byte COOKIE back; docs/wire-protocol.md), resending the HELLO until
+// the gate answers, ctx ends or 10 s pass; every datagram then carries the
+// 13-byte cookie. The session opens on the gate with the first envelope,
+// which must come within the gate's handshake timeout (10 s by default).
+// kcp://host:port?plain=true speaks plain KCP, for a gate run with
+// -kcp-plain.
 package client
