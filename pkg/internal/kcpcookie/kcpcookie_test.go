@@ -90,6 +90,15 @@ func TestAdmittedPairOutlivesCookie(t *testing.T) {
 	if g.admit(player, 8, &tg) {
 		t.Fatal("other conversation admitted with the player's cookie")
 	}
+	// The player's conversation with a made-up cookie.
+	bad := tg
+	bad[11] ^= 1
+	if g.admit(player, 7, &bad) {
+		t.Fatal("player's conversation admitted with a wrong cookie")
+	}
+	if !g.admit(player, 7, &tg) {
+		t.Fatal("forged datagrams disturbed the admitted pair")
+	}
 	g.Forget(net.UDPAddrFromAddrPort(player), 7)
 	if g.admit(player, 7, &tg) {
 		t.Fatal("old cookie admitted after Forget")
