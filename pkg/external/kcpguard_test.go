@@ -69,7 +69,7 @@ func TestKCPFirstFrameTimeout(t *testing.T) {
 func testKCPFirstFrameTimeout(t *testing.T, ns *server.Server, idle time.Duration) {
 	g := startGate(t, ns, func(c *Config) {
 		withKCP(c)
-		c.HandshakeTimeout = 300 * time.Millisecond
+		c.HandshakeTimeout = time.Second // room to see the stalled session first
 		c.IdleTimeout = idle
 	})
 	good := dialT(t, kcpURL(g))
