@@ -31,10 +31,10 @@ func TestKCPGuard(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			g := startGate(t, ns, func(c *Config) { withKCP(c); c.KCPPlain = tt.plain })
 			c := dialT(t, kcpURL(g)+tt.query)
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			if !tt.serves {
-				ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+			ctx := ctxT(t)
+			if !tt.serves { // long enough for the answer it must not get
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
 				defer cancel()
 			}
 			err := c.Heartbeat(ctx)
