@@ -322,3 +322,14 @@ func SelfSignedCertificate(hosts ...string) (tls.Certificate, error) {
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
 }
+
+// closeConn closes c at once. A TLS connection is closed underneath,
+// without the close_notify alert tls.Conn.Close would first write (and
+// wait up to 5 s for, when the peer does not read): links close on abort
+// paths, some of them on shared goroutines such as the push loop.
+func closeConn(c net.Conn) error {
+	if tc, ok := c.(*tls.Conn); ok {
+		return tc.NetConn().Close()
+	}
+	return c.Close()
+}

@@ -221,3 +221,37 @@ func TestPinnedTLSRejectsBadFingerprints(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A TLS link closes at once even when its peer reads nothing, so that a
+// shared goroutine closing it (the push loop, on a queue overflow) is not
+// held up by the close_notify alert.
+func TestCloseConnDoesNotWaitForTheTLSPeer(t *testing.T) {
+	cert, err := SelfSignedCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := net.Pipe() // no buffer: any write waits for the peer to read
+	srv := tls.Server(a, &tls.Config{Certificates: []tls.Certificate{cert}})
+	cli := tls.Client(b, &tls.Config{InsecureSkipVerify: true})
+	hs := make(chan error, 1)
+	go func() { hs <- cli.Handshake() }()
+	if err := srv.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-hs; err != nil {
+		t.Fatal(err)
+	}
+	// The client stops reading: tls.Conn.Close would block writing its
+	// alert for 5 s.
+	done := make(chan struct{})
+	go func() {
+		_ = closeConn(srv)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		t.Fatal("closeConn waits for the peer")
+	}
+	_ = cli.NetConn().Close()
+}

@@ -231,7 +231,7 @@ func (l *wsLink) goodbye() {
 func (l *wsLink) close() {
 	nc := l.conn.NetConn()
 	if u, ok := nc.(interface{ UnsafeConn() net.Conn }); ok {
-		_ = u.UnsafeConn().Close()
+		_ = closeConn(u.UnsafeConn()) // tls.go
 		return
 	}
 	past := time.Unix(1, 0)
