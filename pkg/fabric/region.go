@@ -35,32 +35,33 @@ const (
 const ExternalAll = prefixExt + "*"
 
 // GateExternal is the subject of a region call with bizCode to the gate
-// gateID alone.
+// gateID alone. It stays under the iogo.ext. prefix, apart from the gate
+// control subjects (GateControl), so that broker permissions can let logic
+// servers call region actions (publish iogo.ext.>) without letting them
+// bind sessions.
 func GateExternal(gateID string, bizCode int32) string {
-	return "iogo.gate." + gateID + ".ext." + strconv.FormatInt(int64(bizCode), 10)
+	return prefixExt + strconv.FormatInt(int64(bizCode), 10) + "." + gateID
 }
 
 // GateExternalAll is the wildcard subject of every region call to the gate
 // gateID alone.
-func GateExternalAll(gateID string) string { return "iogo.gate." + gateID + ".ext.*" }
+func GateExternalAll(gateID string) string { return prefixExt + "*." + gateID }
 
 // RegionBizCode returns the bizCode of a subject made by External or
 // GateExternal, and whether the call is to every gate (External). It
 // reports ok false for a subject of another shape.
 func RegionBizCode(subject string) (bizCode int32, all, ok bool) {
-	i := strings.LastIndexByte(subject, '.')
-	if i < 0 {
+	rest, found := strings.CutPrefix(subject, prefixExt)
+	if !found {
 		return 0, false, false
 	}
-	n, err := strconv.ParseInt(subject[i+1:], 10, 32)
+	biz, gate, one := strings.Cut(rest, ".")
+	if one && (gate == "" || strings.Contains(gate, ".")) {
+		return 0, false, false
+	}
+	n, err := strconv.ParseInt(biz, 10, 32)
 	if err != nil {
 		return 0, false, false
 	}
-	switch {
-	case subject[:i+1] == prefixExt:
-		return int32(n), true, true
-	case strings.HasPrefix(subject, "iogo.gate.") && strings.HasSuffix(subject[:i], ".ext"):
-		return int32(n), false, true
-	}
-	return 0, false, false
+	return int32(n), !one, true
 }
