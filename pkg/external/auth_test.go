@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -54,6 +55,7 @@ func TestAuthorize(t *testing.T) {
 	serveLogin(t, logic)
 	var seen *UpgradeRequest
 	g := startGate(t, ns, func(c *Config) {
+		c.MetricsAddr = "127.0.0.1:0"
 		c.Authorize = func(_ context.Context, r *UpgradeRequest) (map[string]string, error) {
 			switch r.Query.Get("token") {
 			case "good":
@@ -90,6 +92,20 @@ func TestAuthorize(t *testing.T) {
 	}
 	if u, f := g.AuthRefused(); u != 3 || f != 1 {
 		t.Fatalf("refusals 401=%d 403=%d, want 3 and 1", u, f)
+	}
+	resp, err := http.Get(g.MetricsURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`iogo_gate_auth_refused_total{gate="` + g.ID() + `",status="401"} 3`,
+		`iogo_gate_auth_refused_total{gate="` + g.ID() + `",status="403"} 1`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Fatalf("/metrics has no %s", want)
+		}
 	}
 	waitFor(t, 5*time.Second, func() error {
 		if g.Sessions() != 0 {
