@@ -91,8 +91,10 @@ func (r *Regions) err() error {
 // Resp are protobuf message pointers or the bare values routes take
 // (int32, int64, bool, string, their slices, slices of messages); an
 // unsupported type is reported by New. fn runs on a goroutine of its own
-// with the caller's deadline on ctx; RegionGate(ctx) is the gate serving
-// it. An *errs.Error it returns reaches the caller as is.
+// with the caller's deadline on ctx, which also ends when the gate shuts
+// down: fn must return then, since Shutdown waits for it. RegionGate(ctx)
+// is the gate serving it. An *errs.Error it returns reaches the caller as
+// is.
 //
 //	regions := external.NewRegions()
 //	external.HandleRegion(regions, 1, func(ctx context.Context, req *pb.Notice) (*pb.Ack, error) { ... })
