@@ -29,7 +29,9 @@ import (
 // All region subscriptions feed one channel drained by one goroutine,
 // which acknowledges calls to every gate at once and runs each action on
 // a goroutine of its own, at most maxRegionCalls at a time, under the
-// caller's timeout (fabric.HeaderTimeout, else Config.RequestTimeout).
+// caller's timeout (fabric.HeaderTimeout, else Config.RequestTimeout). An
+// action still running at that deadline gets no answer sent: the caller
+// has given up and times out on its own.
 
 // regionBuffer is the capacity of the channel of region calls.
 const regionBuffer = 1024
@@ -235,6 +237,15 @@ func (s *Server) regionCall(life context.Context, msg *nats.Msg) {
 		ctx, cancel := context.WithTimeout(context.WithValue(life, gateKey{}, s), timeout)
 		defer cancel()
 		data, err := s.runRegion(ctx, biz, action, msg.Data)
+		switch ctx.Err() {
+		case context.DeadlineExceeded:
+			// The caller has given up (its deadline is this one): an
+			// answer would reach nobody, and it times out the same way
+			// whether or not one is on its way.
+			return
+		case context.Canceled:
+			err = errs.ErrSystem.WithMsg("external: gate shutting down")
+		}
 		s.regionReply(msg, data, err)
 	}()
 }
@@ -248,7 +259,7 @@ func (s *Server) runRegion(ctx context.Context, biz int32, action RegionAction, 
 		}
 	}()
 	data, err = action(ctx, req)
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		var e *errs.Error
 		if !errors.As(err, &e) {
 			s.log.Warn("region action failed", "bizCode", biz, slog.Any("error", err))
