@@ -603,8 +603,8 @@ func testUserIDHeldByGuest(t *testing.T, be backend) {
 }
 
 func testUserIDsUniqueAcrossInstances(t *testing.T, be backend) {
-	s := startStack(t, be, Config{SignupIP: -1}, 3) // 24 sign-ups from one address
 	const n = 24
+	s := startStack(t, be, Config{SignupIP: -1, HashQueueIP: n}, 3) // n sign-ups at once from one address
 	ids := make([]int64, n)
 	var wg sync.WaitGroup
 	errc := make(chan error, n)

@@ -107,8 +107,19 @@ func (m *Module) registerAccount(ctx context.Context, addr, username, password, 
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
+	// The limits are read first, so that a refused flood waits for no
+	// slot; they are counted while holding the hash slot, so that few
+	// requests at a time raise the shared counters (less contention).
+	if err := m.checkSignup(ctx, false, addr); err != nil {
+		return nil, err
+	}
+	if err := m.hash.acquire(ctx, hashSignup, addr); err != nil {
+		m.hashErr(err, addr)
+		return nil, err
+	}
 	rs, err := m.takeSignup(ctx, false, addr)
 	if err != nil {
+		m.hash.q.release(hashSignup)
 		return nil, err
 	}
 	created := false
@@ -117,9 +128,9 @@ func (m *Module) registerAccount(ctx context.Context, addr, username, password, 
 			m.refund(ctx, rs...)
 		}
 	}()
-	hash, err := m.hash.Hash(ctx, hashSignup, addr, password)
+	hash, err := m.hash.hashHeld(password)
+	m.hash.q.release(hashSignup)
 	if err != nil {
-		m.hashErr(err, addr)
 		return nil, err
 	}
 	a := &account{Username: username, Hash: hash, Nickname: nick}

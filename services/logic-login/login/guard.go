@@ -115,39 +115,63 @@ func (m *Module) logRate(kind string, n uint64, attrs ...slog.Attr) {
 // did not come from a client.
 func clientAddr(c *logic.Ctx) string { return c.Attr(fabric.AttrIP) }
 
-// takeSignup counts one new account of kind (Register or guest) from
-// client address addr against the per-IP and the global limit, and
-// returns ErrSignupLimited when either is used up. Give the counts back
-// with m.refund when no account is created.
-func (m *Module) takeSignup(ctx context.Context, guest bool, addr string) ([]reservation, error) {
-	ipKeyOf, allKey, ipLimit, allLimit := signupIPKey, signupAllKey, m.cfg.SignupIP, m.cfg.SignupGlobal
-	counter, kind := &m.count.signupLimited, "sign-up limit reached"
+// signupLimits returns the counter keys and limits of new accounts of a
+// kind (Register or guest) from client address addr, and how a refusal is
+// counted.
+func (m *Module) signupLimits(guest bool, addr string) (ipKey, allKey string, ipLimit, allLimit int, c *atomic.Uint64, kind string) {
 	if guest {
-		ipKeyOf, allKey, ipLimit, allLimit = guestIPKey, guestAllKey, m.cfg.GuestIP, m.cfg.GuestGlobal
-		counter, kind = &m.count.guestLimited, "guest sign-up limit reached"
 		// Zero is off for guests (see Config.GuestIP).
-		ipLimit, allLimit = offIfZero(ipLimit), offIfZero(allLimit)
+		ipKey, allKey, ipLimit, allLimit = guestIPKey(addr), guestAllKey, offIfZero(m.cfg.GuestIP), offIfZero(m.cfg.GuestGlobal)
+		c, kind = &m.count.guestLimited, "guest sign-up limit reached"
+	} else {
+		ipKey, allKey, ipLimit, allLimit = signupIPKey(addr), signupAllKey, m.cfg.SignupIP, m.cfg.SignupGlobal
+		c, kind = &m.count.signupLimited, "sign-up limit reached"
 	}
-	var rs []reservation
-	if addr != "" {
-		r, err := m.signupIP.take(ctx, ipKeyOf(addr), ipLimit)
-		if err != nil {
-			if isLimited(err) {
-				m.counted(counter, kind, slog.String("limit", "per IP"), slog.String("ip", addr))
-			}
-			return nil, err
-		}
-		rs = append(rs, r)
+	if addr == "" {
+		ipKey = "" // not from a client: no per-IP limit
 	}
-	r, err := m.signupAll.take(ctx, allKey, allLimit)
-	if err != nil {
-		m.refund(ctx, rs...)
+	return
+}
+
+// checkSignup returns ErrSignupLimited when the per-IP or the global limit
+// of new accounts of a kind is used up, without counting anything.
+func (m *Module) checkSignup(ctx context.Context, guest bool, addr string) error {
+	ipKey, allKey, ipLimit, allLimit, c, kind := m.signupLimits(guest, addr)
+	if err := m.signupIP.check(ctx, ipKey, ipLimit); err != nil {
 		if isLimited(err) {
-			m.counted(counter, kind, slog.String("limit", "global"))
+			m.counted(c, kind, slog.String("limit", "per IP"), slog.String("ip", addr))
+		}
+		return err
+	}
+	err := m.signupAll.check(ctx, allKey, allLimit)
+	if isLimited(err) {
+		m.counted(c, kind, slog.String("limit", "global"))
+	}
+	return err
+}
+
+// takeSignup counts one new account of a kind from client address addr
+// against the per-IP and the global limit, and returns ErrSignupLimited
+// when either is used up. Give the counts back with m.refund when no
+// account is created.
+func (m *Module) takeSignup(ctx context.Context, guest bool, addr string) ([]reservation, error) {
+	ipKey, allKey, ipLimit, allLimit, c, kind := m.signupLimits(guest, addr)
+	rip, err := m.signupIP.take(ctx, ipKey, ipLimit)
+	if err != nil {
+		if isLimited(err) {
+			m.counted(c, kind, slog.String("limit", "per IP"), slog.String("ip", addr))
 		}
 		return nil, err
 	}
-	return append(rs, r), nil
+	rall, err := m.signupAll.take(ctx, allKey, allLimit)
+	if err != nil {
+		m.refund(ctx, rip)
+		if isLimited(err) {
+			m.counted(c, kind, slog.String("limit", "global"))
+		}
+		return nil, err
+	}
+	return []reservation{rip, rall}, nil
 }
 
 func offIfZero(n int) int {

@@ -125,6 +125,20 @@ func (h *hashQueue) acquire(ctx context.Context, class hashClass, addr string) (
 	return busyWait, nil
 }
 
+// refuses reports whether a request of class from addr would be refused
+// at once (busyFull) now, and counts it if so: a handler asks before its
+// store reads, so that a flood the queue refuses costs no store work.
+func (h *hashQueue) refuses(class hashClass, addr string) bool {
+	h.mu.Lock()
+	q := &h.q[class]
+	full := !(q.n == 0 && h.free(class)) && (q.n >= h.lim.queue || q.count(addr) >= h.lim.perAddr)
+	h.mu.Unlock()
+	if full {
+		h.full.Add(1)
+	}
+	return full
+}
+
 // release gives back a slot of class and grants it to the next waiter.
 func (h *hashQueue) release(class hashClass) {
 	h.mu.Lock()

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/errs"
@@ -25,6 +26,76 @@ type limiter struct {
 	// refused renders the error of a key at its limit, with the time left
 	// in the window; default rateLimited.
 	refused func(left time.Duration) *errs.Error
+	// hot remembers, for a short while, the counters found at their limit,
+	// so that a flood of refused requests costs no store reads.
+	hot hotCache
+}
+
+// hotFor is how long a counter found at its limit is refused without a
+// store read. It bounds how late this instance notices that the counter
+// went down (a refund) or was removed.
+const hotFor = time.Second
+
+// hotMax bounds the counters a hotCache remembers.
+const hotMax = 10000
+
+// hotCache maps a counter (key and window) to the time until which it is
+// refused without a store read.
+type hotCache struct {
+	mu    sync.Mutex
+	until map[string]time.Time
+}
+
+// refusedUntil returns the time until which counter is refused, if later
+// than now.
+func (h *hotCache) refusedUntil(counter string, now time.Time) (time.Time, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t, ok := h.until[counter]
+	if ok && now.Before(t) {
+		return t, true
+	}
+	return time.Time{}, false
+}
+
+// refuse remembers counter as refused until until.
+func (h *hotCache) refuse(counter string, now, until time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.until == nil {
+		h.until = map[string]time.Time{}
+	}
+	if len(h.until) >= hotMax {
+		for k, t := range h.until {
+			if !now.Before(t) {
+				delete(h.until, k)
+			}
+		}
+		if len(h.until) >= hotMax {
+			return
+		}
+	}
+	h.until[counter] = until
+}
+
+// refusedHot returns the refusal of counter if it is hot.
+func (l *limiter) refusedHot(counter string, end time.Time) error {
+	now := l.now()
+	if _, ok := l.hot.refusedUntil(counter, now); ok {
+		return l.refuse(end.Sub(now))
+	}
+	return nil
+}
+
+// remember makes counter hot: refused without a store read for hotFor,
+// or until its window ends.
+func (l *limiter) remember(counter string, end time.Time) {
+	now := l.now()
+	until := now.Add(hotFor)
+	if end.Before(until) {
+		until = end
+	}
+	l.hot.refuse(counter, now, until)
 }
 
 // Counter keys: the failed logins of a client IP, of a username from all
@@ -69,7 +140,11 @@ func (l *limiter) check(ctx context.Context, key string, limit int) error {
 		return nil
 	}
 	w, end := l.slot()
-	e, err := l.kv.Get(ctx, key+"."+strconv.FormatInt(w, 10))
+	counter := key + "." + strconv.FormatInt(w, 10)
+	if err := l.refusedHot(counter, end); err != nil {
+		return err
+	}
+	e, err := l.kv.Get(ctx, counter)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
@@ -80,6 +155,7 @@ func (l *limiter) check(ctx context.Context, key string, limit int) error {
 	if n < limit {
 		return nil
 	}
+	l.remember(counter, end)
 	return l.refuse(end.Sub(l.now()))
 }
 
@@ -118,13 +194,21 @@ func (l *limiter) take(ctx context.Context, key string, limit int) (reservation,
 	}
 	w, end := l.slot()
 	counter := key + "." + strconv.FormatInt(w, 10)
+	if err := l.refusedHot(counter, end); err != nil {
+		return reservation{}, err
+	}
+	atLimit := false
 	_, err := store.Update(ctx, l.kv, counter, func(cur []byte, _ bool) ([]byte, error) {
 		n, _ := strconv.Atoi(string(cur))
 		if n >= limit {
+			atLimit = true
 			return nil, l.refuse(end.Sub(l.now()))
 		}
 		return strconv.AppendInt(nil, int64(n+1), 10), nil
 	})
+	if atLimit {
+		l.remember(counter, end)
+	}
 	if err != nil {
 		return reservation{}, err
 	}

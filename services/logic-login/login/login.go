@@ -294,6 +294,10 @@ func (m *Module) register(c *logic.Ctx, req *loginpb.Register) (*loginpb.User, e
 		return nil, err
 	}
 	ctx, addr, ip := c.Context(), clientAddr(c), clientIP(c)
+	if m.hash.q.refuses(hashSignup, addr) {
+		m.hashErr(errBusy, addr)
+		return nil, errBusy
+	}
 	if err := m.limit.check(ctx, ip, m.cfg.RateIP); err != nil {
 		return nil, m.limited(err, addr)
 	}
@@ -315,6 +319,10 @@ func (m *Module) passwordLogin(c *logic.Ctx, req *loginpb.PasswordLogin) (*login
 		return nil, ErrBadCredentials
 	}
 	ctx, addr := c.Context(), clientAddr(c)
+	if m.hash.q.refuses(hashLogin, addr) {
+		m.hashErr(errBusy, addr)
+		return nil, errBusy
+	}
 	// The attempt is counted before the password is checked, so that
 	// concurrent guesses cannot all pass the limit; one that did not fail
 	// is given back. The username's counter is per client address: an

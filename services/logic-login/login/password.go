@@ -92,14 +92,19 @@ func (h *hasher) acquire(ctx context.Context, class hashClass, addr string) erro
 // class for client address addr, and returns ErrBusy when none comes in
 // time.
 func (h *hasher) Hash(ctx context.Context, class hashClass, addr, password string) (string, error) {
-	salt := make([]byte, h.p.SaltLen)
-	if _, err := rand.Read(salt); err != nil {
-		return "", err
-	}
 	if err := h.acquire(ctx, class, addr); err != nil {
 		return "", err
 	}
 	defer h.q.release(class)
+	return h.hashHeld(password)
+}
+
+// hashHeld returns the PHC string of password; the caller holds a slot.
+func (h *hasher) hashHeld(password string) (string, error) {
+	salt := make([]byte, h.p.SaltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", err
+	}
 	return h.encode(salt, password), nil
 }
 
