@@ -133,6 +133,22 @@ func (m *Module) signupLimits(guest bool, addr string) (ipKey, allKey string, ip
 	return
 }
 
+// hotSignup returns ErrSignupLimited when this instance recently found
+// the per-IP or global limit of new accounts used up, without a store
+// read: a flood that is over its limit learns it (and how long to wait)
+// before the hash queue would call it busy.
+func (m *Module) hotSignup(guest bool, addr string) error {
+	ipKey, allKey, ipLimit, allLimit, c, kind := m.signupLimits(guest, addr)
+	err := m.signupIP.hotRefusal(ipKey, ipLimit)
+	if err == nil {
+		err = m.signupAll.hotRefusal(allKey, allLimit)
+	}
+	if err != nil {
+		m.counted(c, kind, slog.String("ip", addr))
+	}
+	return err
+}
+
 // checkSignup returns ErrSignupLimited when the per-IP or the global limit
 // of new accounts of a kind is used up, without counting anything.
 func (m *Module) checkSignup(ctx context.Context, guest bool, addr string) error {

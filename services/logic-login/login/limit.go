@@ -87,6 +87,16 @@ func (l *limiter) refusedHot(counter string, end time.Time) error {
 	return nil
 }
 
+// hotRefusal returns the refusal of key when this instance recently
+// found it at its limit, without a store read; nil otherwise.
+func (l *limiter) hotRefusal(key string, limit int) error {
+	if limit < 0 || key == "" {
+		return nil
+	}
+	w, end := l.slot()
+	return l.refusedHot(key+"."+strconv.FormatInt(w, 10), end)
+}
+
 // remember makes counter hot: refused without a store read for hotFor,
 // or until its window ends.
 func (l *limiter) remember(counter string, end time.Time) {

@@ -294,6 +294,9 @@ func (m *Module) register(c *logic.Ctx, req *loginpb.Register) (*loginpb.User, e
 		return nil, err
 	}
 	ctx, addr, ip := c.Context(), clientAddr(c), clientIP(c)
+	if err := m.hotSignup(false, addr); err != nil {
+		return nil, err
+	}
 	if m.hash.q.refuses(hashSignup, addr) {
 		m.hashErr(errBusy, addr)
 		return nil, errBusy
