@@ -250,7 +250,7 @@ func TestHostileLoginDuringRegisterFlood(t *testing.T) {
 			defer cancel()
 			wait := registerFlood(t, ctx, addr, floodIPs, 20)
 			var during []time.Duration
-			for end := time.Now().Add(4 * time.Second); time.Now().Before(end); {
+			for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
 				d, code, msg, err := login()
 				if err != nil || code != 0 {
 					cancel()
@@ -330,7 +330,7 @@ func TestHostileLoginClientGone(t *testing.T) {
 		}
 		c.close()
 	}
-	waitUntil(t, 10*time.Second, func() error {
+	waitUntil(t, 20*time.Second, func() error {
 		if got := strings.Count(lg.log(), "client session gone"); got < n {
 			return fmt.Errorf("%d of %d gone clients' logins answered quietly; %d error-level logs",
 				got, n, strings.Count(lg.log(), "level=ERROR"))

@@ -68,13 +68,13 @@ type waiter struct {
 	granted bool          // guarded by hashQueue.mu
 }
 
-// errQueueFull and errQueueWait are why acquire refused a slot.
+// busyReason is why acquire refused a slot.
 type busyReason int
 
 const (
-	notBusy busyReason = iota
-	busyFull
-	busyWait
+	notBusy  busyReason = iota
+	busyFull            // the class's queue, or the address's share, was full
+	busyWait            // no slot came within the wait
 )
 
 // acquire waits for a slot for a hash of class for client address addr

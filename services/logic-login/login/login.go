@@ -2,7 +2,10 @@
 // (device) login, username/password accounts hashed with argon2id, logins
 // through the game's own identity providers (Verifier), signed short-lived
 // session tokens with rotating refresh tokens, logout and revocation, bans,
-// and failed-login rate limits per client IP and per username.
+// and protections against floods and guessing: failed-login limits per
+// client IP and per (username, client IP) with a slow-down of accounts
+// under attack, sign-up limits per client IP and global, and a fair,
+// bounded queue for password hashes (see docs/modules/login.md).
 //
 // Every login binds the connection to the user (logic.Ctx.Bind), which
 // kicks the user's previous session anywhere with -1007.
@@ -12,6 +15,9 @@
 // for the storage layout. A Module that was not opened (Router, the
 // package function) serves guest login statelessly, as the first version of
 // the service did, and answers the other routes with ErrNotOpen.
+//
+// Locks: the hash queue, the hot-counter caches and the log throttle each
+// have a mutex; none is held while another is taken.
 package login
 
 import (
