@@ -36,11 +36,20 @@ const (
 	ownerIP               = "127.0.0.2"
 	attackerIP            = "127.0.0.3"
 	ownerPassword         = "the owner's password"
-	floodConnsPerIP       = 25
+	// floodConnsPerIP stays low, well inside any per-address connection
+	// limit of the gate: the flood comes from many addresses.
+	floodConnsPerIP = 10
 )
 
-// floodIPs are the loopback addresses a flood comes from.
-var floodIPs = []string{"127.0.1.1", "127.0.1.2", "127.0.1.3", "127.0.1.4", "127.0.1.5", "127.0.1.6", "127.0.1.7", "127.0.1.8"}
+// floodIPs are the 20 loopback addresses a flood of 200 connections comes
+// from: 127.0.1.1 to 127.0.1.20.
+var floodIPs = func() []string {
+	var ips []string
+	for i := 1; i <= 20; i++ {
+		ips = append(ips, fmt.Sprintf("127.0.1.%d", i))
+	}
+	return ips
+}()
 
 // startLoginStack runs a broker, logic-login with extra flags, and a gate
 // with TCP; it returns the gate's TCP address (host:port) and the
