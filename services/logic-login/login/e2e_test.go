@@ -516,7 +516,9 @@ func testRateLimit(t *testing.T, be backend) {
 		_, err := call[*loginpb.PasswordLogin, *loginpb.User](t, s.dial(t), SubPassword, &loginpb.PasswordLogin{Username: name, Password: password})
 		return err
 	}
-	// Two failures lock the username, even for the right password.
+	// Two failures lock the username for this IP (every client of the
+	// stack is 127.0.0.1), even for the right password; other addresses
+	// are not locked (TestNoLockout).
 	wantErr(t, pw("frank", "guess 1"), ErrBadCredentials)
 	wantErr(t, pw("frank", "guess 2"), ErrBadCredentials)
 	err := pw("frank", "frank's password")

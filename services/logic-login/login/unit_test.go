@@ -125,6 +125,8 @@ func TestConfigValidate(t *testing.T) {
 		{"reuse grace as long as a session token", Config{TokenTTL: time.Minute, RefreshReuseGrace: time.Minute}, true},
 		{"reuse grace longer than a session token", Config{TokenTTL: time.Minute, RefreshReuseGrace: time.Minute + 1}, false},
 		{"session token shorter than the default grace", Config{TokenTTL: 20 * time.Second}, true},
+		{"sign-ups may hold every hash slot", Config{HashConcurrency: 2, HashSignupSlots: 2}, true},
+		{"more sign-up slots than slots", Config{HashConcurrency: 2, HashSignupSlots: 3}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
