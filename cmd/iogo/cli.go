@@ -52,6 +52,7 @@ const voidWait = 300 * time.Millisecond
 // the output, shared by the command loop and the push printer.
 type console struct {
 	url     string
+	dial    []client.Option // TLS (tlsflags.go)
 	timeout time.Duration
 	book    *typeBook
 	out     io.Writer // safe for concurrent use
@@ -82,7 +83,8 @@ func runCLI(ctx context.Context, args []string, lookupEnv func(string) (string, 
 	)
 	fs := flag.NewFlagSet("iogo cli", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&url, "url", "ws://127.0.0.1:10100/websocket", `external server to connect to at start; "" = none (use connect)`)
+	fs.StringVar(&url, "url", "ws://127.0.0.1:10100/websocket", `external server to connect to at start (ws://, wss://, tcp://, tls://, kcp://); "" = none (use connect)`)
+	tlsOpts := tlsFlags(fs) // tlsflags.go
 	fs.StringVar(&brokers, "brokers", "", "NATS broker URLs: list routes and their types from the route registry (iogo dev: nats://127.0.0.1:4222)")
 	fs.DurationVar(&timeout, "timeout", 5*time.Second, "request timeout")
 	fs.StringVar(&historyFile, "history", defaultHistoryFile(), `history file of the interactive console; "" = none`)
@@ -97,6 +99,10 @@ func runCLI(ctx context.Context, args []string, lookupEnv func(string) (string, 
 	if errors.Is(err, flag.ErrHelp) {
 		return svcmain.ExitOK
 	}
+	var dial []client.Option
+	if err == nil {
+		dial, err = tlsOpts()
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "iogo cli:", err)
 		return svcmain.ExitUsage
@@ -107,7 +113,7 @@ func runCLI(ctx context.Context, args []string, lookupEnv func(string) (string, 
 	if f, ok := stdin.(*os.File); ok && readline.IsTerminal(int(f.Fd())) && isTerminal(stdout) {
 		interactive = true
 	}
-	con := &console{url: url, timeout: timeout, book: bundledBook(), out: &lockedWriter{w: stdout}}
+	con := &console{url: url, dial: dial, timeout: timeout, book: bundledBook(), out: &lockedWriter{w: stdout}}
 	if interactive {
 		rl, err = readline.NewEx(&readline.Config{
 			Prompt:            "iogo> ",
@@ -279,7 +285,7 @@ func (con *console) client() *client.Client {
 func (con *console) connect(ctx context.Context, url string) {
 	con.disconnect()
 	dctx, cancel := context.WithTimeout(ctx, con.timeout)
-	c, err := client.Dial(dctx, url)
+	c, err := client.Dial(dctx, url, con.dial...)
 	cancel()
 	if err != nil {
 		con.fail("%v", err)

@@ -43,6 +43,9 @@ type devConfig struct {
 	// Debug prints a debug block per request of the logic servers; nil =
 	// off (see logic.DebugConfig).
 	Debug *logic.DebugConfig
+	// TLSSelfSigned serves WebSocket as wss:// and TCP as tls:// with a
+	// certificate generated at start (external.Config.TLSSelfSigned).
+	TLSSelfSigned bool
 }
 
 // devService is a logic service that `iogo dev` runs: a stateless one
@@ -157,6 +160,7 @@ func startDev(ctx context.Context, cfg devConfig) (_ *devStack, err error) {
 	d.gate, err = external.New(external.Config{
 		ID: "dev-gate", WSAddr: cfg.WSAddr, TCPAddr: cfg.TCPAddr, Codec: cfg.Codec, RateLimit: cfg.RateLimit,
 		Conn: gateConn, Logger: cfg.Logger.With("component", "external"), TracerProvider: cfg.TracerProvider,
+		TLSSelfSigned: cfg.TLSSelfSigned,
 	})
 	if err != nil {
 		return nil, err
@@ -197,14 +201,27 @@ func (d *devStack) shutdown(ctx context.Context) error {
 	return errors.Join(errList...)
 }
 
+// schemes returns the URL schemes of the gate's WebSocket and TCP
+// listeners, with their "://".
+func (d *devStack) schemes() (ws, tcp string) {
+	if d.gate.TLSFingerprint() != "" {
+		return "wss://", "tls://"
+	}
+	return "ws://", "tcp://"
+}
+
 // readyLine is the machine-readable line printed once the stack serves.
 func (d *devStack) readyLine() string {
 	var kv []string
+	ws, tcp := d.schemes()
 	if a := d.gate.WSAddr(); a != nil {
-		kv = append(kv, "ws", "ws://"+svcmain.Dialable(a)+external.DefaultWSPath)
+		kv = append(kv, "ws", ws+svcmain.Dialable(a)+external.DefaultWSPath)
 	}
 	if a := d.gate.TCPAddr(); a != nil {
-		kv = append(kv, "tcp", "tcp://"+svcmain.Dialable(a))
+		kv = append(kv, "tcp", tcp+svcmain.Dialable(a))
+	}
+	if fp := d.gate.TLSFingerprint(); fp != "" {
+		kv = append(kv, "sha256", fp)
 	}
 	if u := d.broker.ClientURL(); u != "" {
 		kv = append(kv, "nats", u)
@@ -217,11 +234,15 @@ func (d *devStack) readyLine() string {
 
 // describe writes a human summary: where to connect and what is served.
 func (d *devStack) describe(w io.Writer) {
+	ws, tcp := d.schemes()
 	if a := d.gate.WSAddr(); a != nil {
-		fmt.Fprintf(w, "  WebSocket  ws://%s%s  (?codec=json for JSON)\n", svcmain.Dialable(a), external.DefaultWSPath)
+		fmt.Fprintf(w, "  WebSocket  %s%s%s  (?codec=json for JSON)\n", ws, svcmain.Dialable(a), external.DefaultWSPath)
 	}
 	if a := d.gate.TCPAddr(); a != nil {
-		fmt.Fprintf(w, "  TCP        tcp://%s  (4-byte length prefix)\n", svcmain.Dialable(a))
+		fmt.Fprintf(w, "  TCP        %s%s  (4-byte length prefix)\n", tcp, svcmain.Dialable(a))
+	}
+	if fp := d.gate.TLSFingerprint(); fp != "" {
+		fmt.Fprintf(w, "  TLS        self-signed, SHA-256 %s  (iogo cli/sim -tls-pin)\n", fp)
 	}
 	if u := d.broker.ClientURL(); u != "" {
 		fmt.Fprintf(w, "  Broker     %s  (other services: -brokers %s)\n", u, u)
@@ -259,6 +280,7 @@ func runDev(ctx context.Context, args []string, lookupEnv func(string) (string, 
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&cfg.Redis, "redis", "", `Redis URL (redis://host:6379/0) for the modules' data (accounts, guilds, boards); "" keeps it in the broker's JetStream`)
 	fs.StringVar(&cfg.MetricsAddr, "metrics", "", `dashboard and Prometheus /metrics listen address, such as 127.0.0.1:9222; "" = off`)
+	fs.BoolVar(&cfg.TLSSelfSigned, "tls-self-signed", false, "serve wss:// and tls:// with a certificate generated at start; its SHA-256 is printed for clients to pin")
 	debugOn := fs.Bool("debug", true, "print a debug block (handler, user, params, response, duration, trace) per request to stderr")
 	debugThreshold := fs.Duration("debug-threshold", 0, "print debug blocks only for requests at least this slow")
 	err := svcmain.ParseFlags(fs, "IOGO_DEV_", args, lookupEnv)

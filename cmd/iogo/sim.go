@@ -31,7 +31,8 @@ func parseSimArgs(args []string, lookupEnv func(string) (string, bool), stderr i
 	var s simSettings
 	fs := flag.NewFlagSet("iogo sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&s.cfg.URL, "url", "ws://127.0.0.1:10100/websocket", "external server: ws://HOST:PORT/websocket, tcp://HOST:PORT or kcp://HOST:PORT (?codec=json for JSON)")
+	fs.StringVar(&s.cfg.URL, "url", "ws://127.0.0.1:10100/websocket", "external server: ws://HOST:PORT/websocket, wss://…, tcp://HOST:PORT, tls://HOST:PORT or kcp://HOST:PORT (?codec=json for JSON)")
+	tlsOpts := tlsFlags(fs) // tlsflags.go
 	fs.StringVar(&s.scenario, "scenario", "echo", "scenario to run (-list shows them)")
 	fs.IntVar(&s.cfg.Players, "players", 100, "simulated players, one connection each")
 	fs.DurationVar(&s.cfg.RampUp, "ramp", time.Second, "spread the players' starts over this time")
@@ -62,6 +63,11 @@ when any request failed.
 	if err := svcmain.ParseFlags(fs, "IOGO_SIM_", args, lookupEnv); err != nil {
 		return s, err
 	}
+	opts, err := tlsOpts()
+	if err != nil {
+		return s, err
+	}
+	s.cfg.DialOptions = append(s.cfg.DialOptions, opts...)
 	durationSet := false
 	fs.Visit(func(f *flag.Flag) { durationSet = durationSet || f.Name == "duration" })
 	if _, ok := lookupEnv(svcmain.EnvName("IOGO_SIM_", "duration")); ok {

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -32,6 +33,7 @@ type options struct {
 	pushBuffer int
 	maxFrame   int
 	heartbeat  time.Duration
+	tls        *tls.Config // tls.go
 }
 
 // WithPushBuffer sets the capacity of the Pushes channel (default
@@ -79,7 +81,9 @@ type Client struct {
 
 // Dial connects to an external server. rawURL is
 // ws://host:port/websocket or wss://… for WebSocket, tcp://host:port for
-// TCP, kcp://host:port for KCP over UDP. The query ?codec=json selects the
+// TCP, tls://host:port for TCP over TLS, kcp://host:port for KCP over UDP.
+// WithTLS configures the TLS of wss:// and tls:// (default: the system
+// roots). The query ?codec=json selects the
 // JSON codec: the WebSocket server switches to it for this connection; a
 // TCP or KCP server must itself be configured for JSON, since they have no
 // handshake.
@@ -108,7 +112,7 @@ func Dial(ctx context.Context, rawURL string, opts ...Option) (*Client, error) {
 	var t transport
 	switch u.Scheme {
 	case "ws", "wss":
-		d := fws.Dialer{ReadBufferSize: 4096, WriteBufferSize: 4096}
+		d := fws.Dialer{ReadBufferSize: 4096, WriteBufferSize: 4096, TLSClientConfig: o.tls}
 		conn, resp, err := d.DialContext(ctx, rawURL, nil)
 		if err != nil {
 			if resp != nil {
@@ -122,8 +126,13 @@ func Dial(ctx context.Context, rawURL string, opts ...Option) (*Client, error) {
 			wt.frameType = fws.TextMessage
 		}
 		t = wt
-	case "tcp":
-		var d net.Dialer
+	case "tcp", "tls":
+		var d interface {
+			DialContext(ctx context.Context, network, addr string) (net.Conn, error)
+		} = &net.Dialer{}
+		if u.Scheme == "tls" {
+			d = &tls.Dialer{Config: o.tls}
+		}
 		conn, err := d.DialContext(ctx, "tcp", u.Host)
 		if err != nil {
 			return nil, fmt.Errorf("client: dial %s: %w", rawURL, err)
@@ -142,7 +151,7 @@ func Dial(ctx context.Context, rawURL string, opts ...Option) (*Client, error) {
 		}
 		t = &tcpTransport{conn: conn, codec: codec, fr: wire.NewFrameReader(conn, o.maxFrame)}
 	default:
-		return nil, fmt.Errorf("client: unsupported scheme %q in %q (want ws, wss, tcp or kcp)", u.Scheme, rawURL)
+		return nil, fmt.Errorf("client: unsupported scheme %q in %q (want ws, wss, tcp, tls or kcp)", u.Scheme, rawURL)
 	}
 	c := &Client{
 		t:          t,

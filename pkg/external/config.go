@@ -1,7 +1,9 @@
 package external
 
 import (
+	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -151,6 +153,41 @@ type Config struct {
 	// trace context in NATS headers; see package trace); nil turns tracing
 	// off at no cost.
 	TracerProvider oteltrace.TracerProvider
+
+	// TLSCertFile and TLSKeyFile name a PEM certificate (chain) and its
+	// private key. When set, WebSocket is served as wss:// and TCP as TLS
+	// (clients dial tls://host:port); KCP stays plaintext. TLS 1.2 is the
+	// minimum. The files are checked for a change at most once a second
+	// and a changed pair is loaded for new connections (Server.ReloadTLS
+	// reloads at once). Default: no TLS. See tls.go.
+	TLSCertFile string
+	TLSKeyFile  string
+	// TLSSelfSigned serves TLS with a certificate generated in memory at
+	// Start for the listen hosts and localhost; its SHA-256 fingerprint is
+	// logged and returned by Server.TLSFingerprint, for a development
+	// client to pin (client.PinnedTLS). For development only. It excludes
+	// TLSCertFile.
+	TLSSelfSigned bool
+	// TLSConfig is the base TLS configuration when set: the server clones
+	// it and raises MinVersion to TLS 1.2. With neither TLSCertFile nor
+	// TLSSelfSigned it must carry the certificate itself (Certificates or
+	// GetCertificate); setting it alone turns TLS on.
+	TLSConfig *tls.Config
+	// Authorize, when set, vets every WebSocket upgrade request before any
+	// session exists: it sees the client's address, path, query and
+	// headers, and refuses with an error (an *AuthError chooses HTTP 401
+	// or 403 and the message; any other error is a 401 "unauthorized") or
+	// admits, optionally with session attributes for the new session (for
+	// example the user of a verified token). Refusals are counted
+	// (iogo_gate_auth_refused_total) and logged, at most once a second.
+	// TCP and KCP have no HTTP step: their gate is the first request (a
+	// login route). BearerToken and HMACToken are ready-made hooks.
+	// Default nil: every upgrade is admitted. See auth.go.
+	Authorize func(ctx context.Context, r *UpgradeRequest) (map[string]string, error)
+	// Regions holds the external-region actions this gate serves to logic
+	// servers (HandleRegion; logic.RegionCall and friends call them).
+	// Default nil: only the built-in actions. See region.go.
+	Regions *Regions
 }
 
 // Validate reports the first invalid field of c. Zero fields are valid; at
@@ -185,6 +222,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("external: negative WriteQueue %d", c.WriteQueue)
 	}
 	if err := c.validateRate(); err != nil {
+		return err
+	}
+	if err := c.validateSecurity(); err != nil { // tls.go
 		return err
 	}
 	if c.Conn != nil && len(c.Brokers) > 0 {

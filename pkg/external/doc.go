@@ -99,6 +99,19 @@
 // Session attributes (at most MaxAttrs keys and MaxAttrsBytes encoded) are
 // set and read by control requests and travel with every request.
 //
+// # TLS, admission and region actions
+//
+// Config.TLSCertFile and TLSKeyFile (reloaded when they change, or with
+// Server.ReloadTLS), TLSSelfSigned (development: pin Server.TLSFingerprint
+// with client.PinnedTLS) or TLSConfig serve WebSocket as wss:// and TCP
+// over TLS; KCP stays plaintext. Config.Authorize vets a WebSocket upgrade
+// request before any session exists (BearerToken and HMACToken are
+// ready-made). Logic servers call actions the gate serves by bizCode
+// (HandleRegion, Config.Regions; built-in RegionSessions and RegionUsers)
+// on subjects fabric.External and fabric.GateExternal; the region loop
+// acknowledges calls to all gates and runs each action on a goroutine of
+// its own. See tls.go, auth.go and region.go.
+//
 // # Goroutines and ownership
 //
 // Each session has a reader goroutine (the connection's own: the TCP
@@ -117,7 +130,8 @@
 // is never modified.
 //
 // Server-wide goroutines: the TCP accept loop, the Fiber server, the push
-// loop, the control loop, the timeout sweeper, the route view's watcher
+// loop, the control loop, the region loop and its running actions, the
+// timeout sweeper, the route view's watcher
 // and the NATS subscription that handles replies. Each login (OpBind) runs
 // on a goroutine of its own while it waits for the registry and for the
 // kick of the previous session. Shutdown waits for all of them and for every session. With KCP

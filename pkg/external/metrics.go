@@ -67,7 +67,7 @@ func (s *Server) startMetrics(ctx context.Context) error {
 		return fmt.Errorf("external: metrics: %w", err)
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(gateCollector{s}, kcpCollector{s}, collectors.NewGoCollector())
+	reg.MustRegister(gateCollector{s}, authCollector{s}, kcpCollector{s}, collectors.NewGoCollector())
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	s.mtr = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}

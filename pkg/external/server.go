@@ -71,6 +71,9 @@ type Server struct {
 	tcpLn   net.Listener
 	addrs   atomic.Pointer[[2]net.Addr] // bound WebSocket and TCP addresses
 	kcp     kcpState                    // KCP listener (kcp.go)
+	tls     tlsState                    // TLS of the WebSocket and TCP listeners (tls.go)
+	auth    authState                   // the WebSocket upgrade hook's counters (auth.go)
+	region  regionState                 // external-region actions (region.go)
 
 	bufs    bufPool // encode and decode buffers of the links (bufpool.go)
 	pending *pendingTable
@@ -172,6 +175,9 @@ func (s *Server) start(ctx context.Context) error {
 	if err := s.subscribeControl(); err != nil {
 		return err
 	}
+	if err := s.subscribeRegion(life); err != nil { // region.go
+		return err
+	}
 	if s.nc.IsConnected() {
 		fctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 		err := s.nc.FlushWithContext(fctx)
@@ -181,16 +187,21 @@ func (s *Server) start(ctx context.Context) error {
 		}
 	}
 
+	if err := s.setupTLS(); err != nil { // tls.go
+		return err
+	}
 	var lc net.ListenConfig
 	if s.cfg.TCPAddr != "" {
 		if s.tcpLn, err = lc.Listen(ctx, "tcp", s.cfg.TCPAddr); err != nil {
 			return fmt.Errorf("external: tcp: %w", err)
 		}
+		s.tcpLn = wrapTLS(s.tcpLn, s.tls.tcp)
 	}
 	if s.cfg.WSAddr != "" {
 		if s.wsLn, err = lc.Listen(ctx, "tcp", s.cfg.WSAddr); err != nil {
 			return fmt.Errorf("external: websocket: %w", err)
 		}
+		s.wsLn = wrapTLS(s.wsLn, s.tls.ws)
 		s.wsApp = s.newWSApp()
 	}
 	if err := s.listenKCP(ctx); err != nil {

@@ -64,7 +64,7 @@ func (l *tcpLink) write(msgs []wire.Message) (int, error) {
 
 func (l *tcpLink) goodbye() {}
 
-func (l *tcpLink) close() { _ = l.conn.Close() }
+func (l *tcpLink) close() { _ = closeConn(l.conn) } // tls.go
 
 // acceptTCP accepts connections until the listener is closed, serving each
 // on its own goroutine.

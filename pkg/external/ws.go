@@ -28,6 +28,10 @@ const (
 // localCodec is the fiber.Ctx local holding the codec chosen at upgrade.
 const localCodec = "iogo.codec"
 
+// localAttrs is the fiber.Ctx local holding the session attributes
+// Config.Authorize returned (auth.go).
+const localAttrs = "iogo.attrs"
+
 // newWSApp returns the Fiber app serving the WebSocket endpoint: an upgrade
 // check that also picks the connection's codec, then the upgrade itself.
 func (s *Server) newWSApp() *fiber.App {
@@ -54,6 +58,11 @@ func (s *Server) newWSApp() *fiber.App {
 			}
 		}
 		c.Locals(localCodec, codec)
+		attrs, err := s.authorize(c) // auth.go
+		if err != nil {
+			return err
+		}
+		c.Locals(localAttrs, attrs)
 		return c.Next()
 	})
 	app.Get(path, websocket.New(s.serveWS, websocket.Config{
@@ -91,6 +100,9 @@ func (s *Server) serveWS(c *websocket.Conn) {
 	if sess == nil {
 		l.goodbye()
 		return
+	}
+	if attrs, _ := c.Locals(localAttrs).(map[string]string); len(attrs) > 0 {
+		_ = sess.ctl.setAttrs(attrs) // checked by authorize
 	}
 	defer s.wg.Done()
 	sess.serve()
@@ -219,7 +231,7 @@ func (l *wsLink) goodbye() {
 func (l *wsLink) close() {
 	nc := l.conn.NetConn()
 	if u, ok := nc.(interface{ UnsafeConn() net.Conn }); ok {
-		_ = u.UnsafeConn().Close()
+		_ = closeConn(u.UnsafeConn()) // tls.go
 		return
 	}
 	past := time.Unix(1, 0)

@@ -3,8 +3,10 @@ package logic
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 
 	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/fabric"
@@ -21,7 +23,37 @@ var (
 	// request that did not come from a client session, such as a call
 	// from another server.
 	ErrNoSession = errors.New("logic: request has no client session")
+	// ErrSessionGone is returned by a session action (Bind, Unbind,
+	// SetAttr, SetAttrs) when the client's session closed before the
+	// action reached its external server, or that server is gone: the
+	// client disconnected while its request ran, and nobody waits for the
+	// answer. A handler may return it as it is: the server answers
+	// errs.ErrSystem without logging it at error level (a disconnect is
+	// not a failure of the handler), and the route's stats count it.
+	ErrSessionGone = errors.New("logic: client session gone")
 )
+
+// sessionErr turns the error of a control request to the session's gate
+// into ErrSessionGone when the session or its gate is gone. An external
+// server refuses an action on a session it does not hold (closed, or
+// never there) with "no session N on gate G", and a bind whose session
+// closed meanwhile with "session N closed"; a gate that is gone has no
+// responder (ErrOffline).
+func sessionErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, ErrOffline) {
+		return fmt.Errorf("%w: gate gone", ErrSessionGone)
+	}
+	if errors.Is(err, ErrRefused) {
+		msg := err.Error()
+		if strings.Contains(msg, ": no session ") || strings.HasSuffix(msg, " closed") {
+			return fmt.Errorf("%w (%s)", ErrSessionGone, msg)
+		}
+	}
+	return err
+}
 
 // Ctx is the context of one request inside a handler: who sent it, on which
 // route, in which codec, and the actions a handler can take on its session,
@@ -130,7 +162,9 @@ func (c *Ctx) Client() *Client {
 // cluster-wide (kicking the user's previous session, anywhere, with
 // errs.CodeForcedOffline) and bound the session: the client's next request
 // arrives as userID, and pushes to userID reach it. UserID reports the new
-// user at once. Calling it again switches users.
+// user at once. Calling it again switches users. It returns ErrSessionGone
+// when the client disconnected before the bind reached its external
+// server.
 func (c *Ctx) Bind(userID int64) error {
 	if userID == 0 {
 		return errs.ErrValidation.WithMsg("logic: bind to user 0")
@@ -145,7 +179,7 @@ func (c *Ctx) Bind(userID int64) error {
 	_, err := c.srv.client.control(c.ctx, fabric.GateControl(c.meta.Gate),
 		fabric.Control{Op: fabric.OpBind, Session: c.meta.Session, User: userID})
 	if err != nil {
-		return err
+		return sessionErr(err)
 	}
 	c.meta.UserID = userID
 	return nil
@@ -154,7 +188,8 @@ func (c *Ctx) Bind(userID int64) error {
 // Unbind logs the request's session out (a logout): the connection stays
 // open, anonymous, so routes that need a login answer -1004 again until the
 // next Bind, and the user's pushes no longer reach it. The rest of this
-// request sees UserID 0.
+// request sees UserID 0. It returns ErrSessionGone when the client
+// disconnected meanwhile.
 func (c *Ctx) Unbind() error {
 	if c.srv == nil {
 		c.meta.UserID = 0
@@ -165,7 +200,7 @@ func (c *Ctx) Unbind() error {
 	}
 	if _, err := c.srv.client.control(c.ctx, fabric.GateControl(c.meta.Gate),
 		fabric.Control{Op: fabric.OpUnbind, Session: c.meta.Session}); err != nil {
-		return err
+		return sessionErr(err)
 	}
 	c.meta.UserID = 0
 	return nil
@@ -199,7 +234,8 @@ func (c *Ctx) SetAttr(key, value string) error {
 	return c.SetAttrs(map[string]string{key: value})
 }
 
-// SetAttrs merges attrs into the session's attributes, like SetAttr.
+// SetAttrs merges attrs into the session's attributes, like SetAttr; it
+// returns ErrSessionGone when the client disconnected meanwhile.
 func (c *Ctx) SetAttrs(attrs map[string]string) error {
 	if c.srv != nil {
 		if c.meta.Gate == "" {
@@ -208,7 +244,7 @@ func (c *Ctx) SetAttrs(attrs map[string]string) error {
 		_, err := c.srv.client.control(c.ctx, fabric.GateControl(c.meta.Gate),
 			fabric.Control{Op: fabric.OpSetAttrs, Session: c.meta.Session, User: c.meta.UserID, Attrs: attrs})
 		if err != nil {
-			return err
+			return sessionErr(err)
 		}
 	}
 	cur := c.Attrs()

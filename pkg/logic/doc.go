@@ -42,7 +42,9 @@
 // handler call; do not keep it. Through it a handler logs its session in
 // (Bind), reads and writes session attributes (Attr, SetAttr), pushes to
 // users (Push, PushTo, PushAll), reaches the external servers (Online,
-// Kick) and binds users to instances (BindLogic, BindHere). Code outside
+// Kick, and the gates' own actions by bizCode with RegionCall,
+// RegionCallUser and RegionCallAll) and binds users to instances
+// (BindLogic, BindHere). Code outside
 // handlers does the same through Server.Client. Session actions are
 // synchronous control requests (fabric.Control) to the external server
 // holding the session or user; pushes are published and not awaited.

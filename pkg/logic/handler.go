@@ -1,6 +1,7 @@
 package logic
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -86,10 +87,14 @@ func source(file string, line int) string {
 	return fmt.Sprintf("%s:%d", file, line)
 }
 
+// errSessionGone answers a request whose handler returned ErrSessionGone.
+var errSessionGone = errs.ErrSystem.WithMsg("client session gone")
+
 // Serve runs the route's handler for one request. A panic is recovered,
 // logged with its stack and returned as errs.ErrSystem; any error that is
 // not an *errs.Error is logged and returned as errs.ErrSystem, so internal
-// details never reach a client.
+// details never reach a client; ErrSessionGone is returned as
+// errs.ErrSystem too, logged at debug level only.
 func (r *Route) Serve(c *Ctx, in []byte) (out []byte, err *errs.Error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -106,6 +111,13 @@ func (r *Route) Serve(c *Ctx, in []byte) (out []byte, err *errs.Error) {
 	}
 	err = errs.From(e)
 	if err == errs.ErrSystem && e != errs.ErrSystem {
+		if errors.Is(e, ErrSessionGone) {
+			// The client left while its request ran: nobody reads the
+			// answer, and it is no failure of the handler.
+			c.logger().LogAttrs(c.Context(), slog.LevelDebug, "client session gone during the handler",
+				slog.String("route", r.String()), slog.Any("error", e))
+			return nil, errSessionGone
+		}
 		c.logger().LogAttrs(c.Context(), slog.LevelError, "handler error",
 			slog.String("route", r.String()), slog.String("handler", r.Func),
 			slog.String("source", r.Source()), slog.Int64("user", c.meta.UserID),

@@ -56,6 +56,7 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool), errOut io.W
 	fs.Float64Var(&s.cfg.RateCeiling, "rate-ceiling", 0,
 		"requests per second per connection above which it is closed (default: 10 × -rate); negative disables")
 	auth := svcmain.BrokerAuth(fs)
+	security := securityFlags(fs, &s.cfg) // security.go
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	svcmain.AnnotateEnv(fs, envPrefix)
 	fs.Usage = func() {
@@ -72,6 +73,9 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool), errOut io.W
 		return s, err
 	}
 	s.cfg.NATSOptions = append(s.cfg.NATSOptions, authOpts...)
+	if err := security(); err != nil {
+		return s, err
+	}
 	if len(s.cfg.Brokers) == 0 {
 		return s, fmt.Errorf("no broker URL in -brokers %q", brokers)
 	}

@@ -6,7 +6,9 @@
 //
 //	iogo external ready ws=ws://127.0.0.1:10100/websocket tcp=tcp://127.0.0.1:10200 kcp=kcp://127.0.0.1:10300
 //
-// and logs go to stderr. SIGINT or SIGTERM shuts it down gracefully.
+// (wss:// and tls:// when it serves TLS, with the certificate's sha256=),
+// and logs go to stderr. SIGINT or SIGTERM shuts it down gracefully;
+// SIGHUP reloads the TLS certificate files.
 package main
 
 import (
@@ -81,9 +83,26 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	if wsPath == "" {
 		wsPath = external.DefaultWSPath
 	}
-	fmt.Fprintln(stdout, readyLine(srv.WSAddr(), srv.TCPAddr(), srv.KCPAddr(), wsPath))
+	tlsOn := s.cfg.TLSCertFile != "" || s.cfg.TLSSelfSigned
+	fmt.Fprintln(stdout, readyLineTLS(srv.WSAddr(), srv.TCPAddr(), srv.KCPAddr(), wsPath, tlsOn, srv.TLSFingerprint()))
 
-	<-ctx.Done()
+	// SIGHUP reloads the TLS certificate files (they are also checked for
+	// a change at every handshake, at most once a second).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for done := false; !done; {
+		select {
+		case <-hup:
+			if err := srv.ReloadTLS(); err != nil {
+				log.Warn("SIGHUP: TLS not reloaded", slog.Any("error", err))
+			} else {
+				log.Info("SIGHUP: TLS certificate reloaded", "sha256", srv.TLSFingerprint())
+			}
+		case <-ctx.Done():
+			done = true
+		}
+	}
 	sctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

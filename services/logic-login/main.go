@@ -3,7 +3,13 @@
 //	logic-login -brokers nats://127.0.0.1:4222
 //
 // Flags can also be set with IOGO_LOGIN_* environment variables; -h lists
-// them. It prints "iogo logic ready service=login instance=ID" once serving.
+// them. Besides the tokens and argon2id parameters they set the
+// protections against floods and guessing (login.FromFlags): failed-login
+// limits (-rate-ip, -rate-account, -slow-account, -slow-delay), sign-up
+// limits (-signup-ip, -signup-global, -guest-ip, -guest-global and their
+// windows) and the password-hash queue (-hash-concurrency,
+// -hash-signup-slots, -hash-queue, -hash-queue-ip, -hash-wait). It prints
+// "iogo logic ready service=login instance=ID" once serving.
 package main
 
 import (

@@ -40,5 +40,6 @@ func routes() *route.Router {
 	registerGate(r)   // cmd 21
 	registerModels(r) // cmd 22
 	registerCalls(r)  // cmd 23
+	registerRegion(r) // cmd 31
 	return r
 }

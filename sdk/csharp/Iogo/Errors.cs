@@ -89,6 +89,10 @@ namespace IogoSdk
         AlreadyLinked = 1108,
         /// <summary>login: device ID collides with another account</summary>
         DeviceTaken = 1109,
+        /// <summary>login: too many new accounts</summary>
+        SignupLimited = 1110,
+        /// <summary>login: busy</summary>
+        Busy = 1111,
     }
 
     /// <summary>Error codes the rank service declares.</summary>

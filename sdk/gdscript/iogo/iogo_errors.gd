@@ -51,6 +51,8 @@ enum LoginError {
 	UNKNOWN_PROVIDER = 1107, ## login: unknown identity provider
 	ALREADY_LINKED = 1108, ## login: already linked
 	DEVICE_TAKEN = 1109, ## login: device ID collides with another account
+	SIGNUP_LIMITED = 1110, ## login: too many new accounts
+	BUSY = 1111, ## login: busy
 }
 
 ## Error codes the rank service declares.

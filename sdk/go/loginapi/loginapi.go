@@ -43,6 +43,10 @@ var (
 	ErrAlreadyLinked = errs.New(1108, "login: already linked")
 	// ErrDeviceTaken is code 1109.
 	ErrDeviceTaken = errs.New(1109, "login: device ID collides with another account")
+	// ErrSignupLimited is code 1110.
+	ErrSignupLimited = errs.New(1110, "login: too many new accounts")
+	// ErrBusy is code 1111.
+	ErrBusy = errs.New(1111, "login: busy")
 )
 
 // GuestLogin logs a device in as a guest (creating its account on first use)

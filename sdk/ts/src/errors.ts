@@ -84,6 +84,10 @@ export enum LoginError {
   AlreadyLinked = 1108,
   /** login: device ID collides with another account */
   DeviceTaken = 1109,
+  /** login: too many new accounts */
+  SignupLimited = 1110,
+  /** login: busy */
+  Busy = 1111,
 }
 
 /** Error codes the rank service declares. */

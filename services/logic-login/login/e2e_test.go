@@ -516,7 +516,9 @@ func testRateLimit(t *testing.T, be backend) {
 		_, err := call[*loginpb.PasswordLogin, *loginpb.User](t, s.dial(t), SubPassword, &loginpb.PasswordLogin{Username: name, Password: password})
 		return err
 	}
-	// Two failures lock the username, even for the right password.
+	// Two failures lock the username for this IP (every client of the
+	// stack is 127.0.0.1), even for the right password; other addresses
+	// are not locked (TestNoLockout).
 	wantErr(t, pw("frank", "guess 1"), ErrBadCredentials)
 	wantErr(t, pw("frank", "guess 2"), ErrBadCredentials)
 	err := pw("frank", "frank's password")
@@ -603,8 +605,8 @@ func testUserIDHeldByGuest(t *testing.T, be backend) {
 }
 
 func testUserIDsUniqueAcrossInstances(t *testing.T, be backend) {
-	s := startStack(t, be, Config{}, 3)
 	const n = 24
+	s := startStack(t, be, Config{SignupIP: -1, HashQueueIP: n}, 3) // n sign-ups at once from one address
 	ids := make([]int64, n)
 	var wg sync.WaitGroup
 	errc := make(chan error, n)

@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/iogo-dev/iogo/pkg/errs"
-	"github.com/iogo-dev/iogo/pkg/fabric"
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/store"
 	loginpb "github.com/iogo-dev/iogo/proto/login"
@@ -26,7 +25,7 @@ func (m *Module) finish(c *logic.Ctx, a *account, created bool, f *family) (*log
 		return nil, err
 	}
 	if err := c.Bind(a.ID); err != nil {
-		return nil, err
+		return nil, m.goneErr(err)
 	}
 	var toks *loginpb.Tokens
 	if f == nil {
@@ -39,7 +38,7 @@ func (m *Module) finish(c *logic.Ctx, a *account, created bool, f *family) (*log
 		toks = m.tokens(a, *f, 0, m.now(), false)
 	}
 	if err := c.SetAttr(AttrFamily, f.key()); err != nil {
-		return nil, err
+		return nil, m.goneErr(err)
 	}
 	// A ban written between the read of a and the bind found no session to
 	// kick; read the account once more, so that no banned user stays on.
@@ -61,8 +60,9 @@ func (m *Module) finish(c *logic.Ctx, a *account, created bool, f *family) (*log
 	return u, nil
 }
 
-// guestAccount returns the account of device, creating it on first use.
-func (m *Module) guestAccount(ctx context.Context, id int64, device, nick string) (*account, bool, error) {
+// guestAccount returns the account of device, creating it on first use
+// within the guest sign-up limits of client address addr.
+func (m *Module) guestAccount(ctx context.Context, addr string, id int64, device, nick string) (*account, bool, error) {
 	for {
 		a, err := m.getAccount(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -71,10 +71,18 @@ func (m *Module) guestAccount(ctx context.Context, id int64, device, nick string
 			if err != nil {
 				return nil, false, err
 			}
-			if _, err = m.accounts.Create(ctx, userKey(id), b); errors.Is(err, store.ErrExists) {
-				continue // a concurrent first login of the device won
+			rs, err := m.takeSignup(ctx, true, addr)
+			if err != nil {
+				return nil, false, err
 			}
-			return a, err == nil, err
+			if _, err = m.accounts.Create(ctx, userKey(id), b); err != nil {
+				m.refund(ctx, rs...)
+				if errors.Is(err, store.ErrExists) {
+					continue // a concurrent first login of the device won
+				}
+				return nil, false, err
+			}
+			return a, true, nil
 		}
 		if err != nil {
 			return nil, false, err
@@ -90,15 +98,38 @@ func (m *Module) guestAccount(ctx context.Context, id int64, device, nick string
 	}
 }
 
-// registerAccount creates a password account.
-func (m *Module) registerAccount(ctx context.Context, username, password, nick string) (*account, error) {
+// registerAccount creates a password account for client address addr,
+// within its sign-up limits.
+func (m *Module) registerAccount(ctx context.Context, addr, username, password, nick string) (*account, error) {
 	key := nameKey(username)
 	if _, err := m.accounts.Get(ctx, key); err == nil {
 		return nil, ErrUsernameTaken
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	hash, err := m.hash.Hash(ctx, password)
+	// The limits are read first, so that a refused flood waits for no
+	// slot; they are counted while holding the hash slot, so that few
+	// requests at a time raise the shared counters (less contention).
+	if err := m.checkSignup(ctx, false, addr); err != nil {
+		return nil, err
+	}
+	if err := m.hash.acquire(ctx, hashSignup, addr); err != nil {
+		m.hashErr(err, addr)
+		return nil, err
+	}
+	rs, err := m.takeSignup(ctx, false, addr)
+	if err != nil {
+		m.hash.q.release(hashSignup)
+		return nil, err
+	}
+	created := false
+	defer func() {
+		if !created {
+			m.refund(ctx, rs...)
+		}
+	}()
+	hash, err := m.hash.hashHeld(password)
+	m.hash.q.release(hashSignup)
 	if err != nil {
 		return nil, err
 	}
@@ -109,14 +140,15 @@ func (m *Module) registerAccount(ctx context.Context, username, password, nick s
 		}
 		return nil, err
 	}
+	created = true
 	return a, nil
 }
 
 // authenticate checks a username and password. An unknown username costs a
 // hash too, so that the answer's timing does not tell which names exist.
 // A password hashed with other parameters than the configured ones is
-// rehashed.
-func (m *Module) authenticate(ctx context.Context, username, password string) (*account, error) {
+// rehashed. The hashes wait in the login queue as client address addr.
+func (m *Module) authenticate(ctx context.Context, addr, username, password string) (*account, error) {
 	var a *account
 	id, err := m.claimed(ctx, nameKey(username))
 	if err == nil {
@@ -129,15 +161,16 @@ func (m *Module) authenticate(ctx context.Context, username, password string) (*
 	if a != nil {
 		hash = a.Hash
 	}
-	ok, stale, err := m.hash.Check(ctx, password, hash)
+	ok, stale, err := m.hash.Check(ctx, addr, password, hash)
 	if err != nil {
+		m.hashErr(err, addr)
 		return nil, err
 	}
 	if !ok {
 		return nil, ErrBadCredentials
 	}
 	if stale {
-		if nh, err := m.hash.Hash(ctx, password); err == nil {
+		if nh, err := m.hash.Hash(ctx, hashLogin, addr, password); err == nil {
 			if _, err := m.updateAccount(ctx, a.ID, func(cur *account) error {
 				if cur.Hash == hash {
 					cur.Hash = nh
@@ -199,8 +232,9 @@ func (m *Module) customAccount(ctx context.Context, provider, xid, nick string) 
 	return a, false, err
 }
 
-// linkUsername adds a username and password to account id.
-func (m *Module) linkUsername(ctx context.Context, id int64, username, password string) (*account, error) {
+// linkUsername adds a username and password to account id, for client
+// address addr.
+func (m *Module) linkUsername(ctx context.Context, addr string, id int64, username, password string) (*account, error) {
 	a, err := m.getAccount(ctx, id)
 	if err != nil {
 		return nil, err
@@ -208,8 +242,9 @@ func (m *Module) linkUsername(ctx context.Context, id int64, username, password 
 	if a.Username != "" {
 		return nil, ErrAlreadyLinked.WithMsg("login: the account already has a username")
 	}
-	hash, err := m.hash.Hash(ctx, password)
+	hash, err := m.hash.Hash(ctx, hashSignup, addr, password)
 	if err != nil {
+		m.hashErr(err, addr)
 		return nil, err
 	}
 	key := nameKey(username)
@@ -257,18 +292,18 @@ func (m *Module) linkExternal(ctx context.Context, id int64, provider, xid strin
 // key; an error of the store is logged, never shown to the client.
 func (m *Module) failed(ctx context.Context, ip, acct string) {
 	for _, k := range []string{ip, acct} {
-		if err := m.limit.fail(ctx, k); err != nil {
+		if _, err := m.limit.fail(ctx, k); err != nil {
 			m.log.Warn("login: counting a failed login", slog.Any("error", err))
 		}
 	}
 }
 
-// refund gives back attempts counted by limiter.take; an error of the
+// refund gives back counts taken by limiter.take; an error of the
 // store is logged (the attempt then stays counted).
 func (m *Module) refund(ctx context.Context, rs ...reservation) {
 	ctx = context.WithoutCancel(ctx)
 	for _, r := range rs {
-		if err := m.limit.refund(ctx, r); err != nil {
+		if err := r.refund(ctx); err != nil {
 			m.log.Warn("login: giving back a login attempt", slog.Any("error", err))
 		}
 	}
@@ -277,10 +312,46 @@ func (m *Module) refund(ctx context.Context, rs ...reservation) {
 // clientIP returns the rate-limit key of the connection's IP, "" when the
 // request did not come from a client.
 func clientIP(c *logic.Ctx) string {
-	if ip := c.Attr(fabric.AttrIP); ip != "" {
+	if ip := clientAddr(c); ip != "" {
 		return ipKey(ip)
 	}
 	return ""
+}
+
+// slowDown counts a failed password login of username from all addresses
+// and, once the account is under attack (more than SlowAccount failures
+// in the window), waits SlowDelay before the failure is answered: the
+// attacker's connection (whose requests run one at a time) guesses slower,
+// while the owner, whose right password is answered at once, is not
+// locked out.
+func (m *Module) slowDown(ctx context.Context, username string) {
+	n, err := m.limit.fail(ctx, accountKey(username))
+	if err != nil {
+		m.log.Warn("login: counting a failed login", slog.Any("error", err))
+		return
+	}
+	if m.cfg.SlowAccount < 0 || n <= m.cfg.SlowAccount {
+		return
+	}
+	m.counted(&m.count.slowed, "account under attack: failed logins slowed down",
+		slog.String("username", username), slog.Int("failures_in_window", n))
+	sleep(ctx, m.cfg.SlowDelay)
+}
+
+// limited counts a refusal of the failed-login limits.
+func (m *Module) limited(err error, addr string) error {
+	if isLimited(err) {
+		m.counted(&m.count.loginLimited, "failed-login limit reached", slog.String("ip", addr))
+	}
+	return err
+}
+
+// goneErr counts a login whose client left before its session was bound.
+func (m *Module) goneErr(err error) error {
+	if errors.Is(err, logic.ErrSessionGone) {
+		m.count.sessionGone.Add(1)
+	}
+	return err
 }
 
 // kickFamily disconnects userID's live session if it logged in with family

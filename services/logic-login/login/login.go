@@ -2,7 +2,10 @@
 // (device) login, username/password accounts hashed with argon2id, logins
 // through the game's own identity providers (Verifier), signed short-lived
 // session tokens with rotating refresh tokens, logout and revocation, bans,
-// and failed-login rate limits per client IP and per username.
+// and protections against floods and guessing: failed-login limits per
+// client IP and per (username, client IP) with a slow-down of accounts
+// under attack, sign-up limits per client IP and global, and a fair,
+// bounded queue for password hashes (see docs/modules/login.md).
 //
 // Every login binds the connection to the user (logic.Ctx.Bind), which
 // kicks the user's previous session anywhere with -1007.
@@ -12,6 +15,9 @@
 // for the storage layout. A Module that was not opened (Router, the
 // package function) serves guest login statelessly, as the first version of
 // the service did, and answers the other routes with ErrNotOpen.
+//
+// Locks: the hash queue, the hot-counter caches and the log throttle each
+// have a mutex; none is held while another is taken.
 package login
 
 import (
@@ -90,6 +96,16 @@ var (
 	// ErrDeviceTaken: the device ID's userID belongs to another account
 	// (a hash collision; use another device ID).
 	ErrDeviceTaken = errs.New(1109, "login: device ID collides with another account")
+	// ErrSignupLimited: too many accounts were created from this client
+	// IP, or by everyone, in the sign-up window (Config.SignupIP,
+	// SignupGlobal, GuestIP, GuestGlobal); the message ends "retry after
+	// Ns" (see RetryAfter).
+	ErrSignupLimited = errs.New(1110, "login: too many new accounts")
+	// ErrBusy: the instance has too many password checks waiting
+	// (Config.HashQueue, HashQueueIP) or none got a slot in time
+	// (HashWait); nothing was checked or counted. The message ends "retry
+	// after Ns" (see RetryAfter).
+	ErrBusy = errs.New(1111, "login: busy")
 	// ErrNotOpen: the module has no storage (it was not opened).
 	ErrNotOpen = errs.ErrSystem.WithMsg("login: storage not opened")
 )
@@ -154,6 +170,7 @@ func (m *Module) routes() *route.Router {
 			{"TokenInvalid", ErrTokenInvalid}, {"TokenReused", ErrTokenReused}, {"Banned", ErrBanned},
 			{"RateLimited", ErrRateLimited}, {"Provider", ErrProvider}, {"UnknownProvider", ErrUnknownProvider},
 			{"AlreadyLinked", ErrAlreadyLinked}, {"DeviceTaken", ErrDeviceTaken},
+			{"SignupLimited", ErrSignupLimited}, {"Busy", ErrBusy},
 		} {
 			r.DeclareError(d.name, d.err)
 		}
@@ -239,8 +256,7 @@ func (m *Module) guestLogin(c *logic.Ctx, req *loginpb.GuestLogin) (*loginpb.Use
 		}
 		return &loginpb.User{Id: id, Nickname: cmp(nick, "guest"), Guest: true}, nil
 	}
-	ctx := c.Context()
-	a, created, err := m.guestAccount(ctx, id, req.DeviceId, nick)
+	a, created, err := m.guestAccount(c.Context(), clientAddr(c), id, req.DeviceId, nick)
 	if err != nil {
 		return nil, err
 	}
@@ -283,11 +299,18 @@ func (m *Module) register(c *logic.Ctx, req *loginpb.Register) (*loginpb.User, e
 	if err != nil {
 		return nil, err
 	}
-	ctx, ip := c.Context(), clientIP(c)
-	if err := m.limit.check(ctx, ip, m.cfg.RateIP); err != nil {
+	ctx, addr, ip := c.Context(), clientAddr(c), clientIP(c)
+	if err := m.hotSignup(false, addr); err != nil {
 		return nil, err
 	}
-	a, err := m.registerAccount(ctx, req.Username, req.Password, cmp(nick, req.Username))
+	if m.hash.q.refuses(hashSignup, addr) {
+		m.hashErr(errBusy, addr)
+		return nil, errBusy
+	}
+	if err := m.limit.check(ctx, ip, m.cfg.RateIP); err != nil {
+		return nil, m.limited(err, addr)
+	}
+	a, err := m.registerAccount(ctx, addr, req.Username, req.Password, cmp(nick, req.Username))
 	if errors.Is(err, ErrUsernameTaken) {
 		m.failed(ctx, ip, "") // guessing names is throttled like guessing passwords
 	}
@@ -304,22 +327,29 @@ func (m *Module) passwordLogin(c *logic.Ctx, req *loginpb.PasswordLogin) (*login
 	if len(req.Username) > 64 || len(req.Password) > maxPassword {
 		return nil, ErrBadCredentials
 	}
-	ctx := c.Context()
+	ctx, addr := c.Context(), clientAddr(c)
+	if m.hash.q.refuses(hashLogin, addr) {
+		m.hashErr(errBusy, addr)
+		return nil, errBusy
+	}
 	// The attempt is counted before the password is checked, so that
 	// concurrent guesses cannot all pass the limit; one that did not fail
-	// is given back.
+	// is given back. The username's counter is per client address: an
+	// attacker's failures do not lock the owner out elsewhere.
 	rip, err := m.limit.take(ctx, clientIP(c), m.cfg.RateIP)
 	if err != nil {
-		return nil, err
+		return nil, m.limited(err, addr)
 	}
-	racct, err := m.limit.take(ctx, accountKey(req.Username), m.cfg.RateAccount)
+	racct, err := m.limit.take(ctx, accountIPKey(req.Username, addr), m.cfg.RateAccount)
 	if err != nil {
 		m.refund(ctx, rip)
-		return nil, err
+		return nil, m.limited(err, addr)
 	}
-	a, err := m.authenticate(ctx, req.Username, req.Password)
+	a, err := m.authenticate(ctx, addr, req.Username, req.Password)
 	if !errors.Is(err, ErrBadCredentials) {
 		m.refund(ctx, rip, racct)
+	} else {
+		m.slowDown(ctx, req.Username)
 	}
 	if err != nil {
 		return nil, err
@@ -332,7 +362,7 @@ func (m *Module) passwordLogin(c *logic.Ctx, req *loginpb.PasswordLogin) (*login
 func (m *Module) verifyLimited(c *logic.Ctx, provider, token string) (extID, name string, err error) {
 	ctx, ip := c.Context(), clientIP(c)
 	if err := m.limit.check(ctx, ip, m.cfg.RateIP); err != nil {
-		return "", "", err
+		return "", "", m.limited(err, clientAddr(c))
 	}
 	extID, name, err = m.verify(ctx, provider, token)
 	if err != nil && !errors.Is(err, ErrUnknownProvider) {
@@ -366,7 +396,7 @@ func (m *Module) tokenLogin(c *logic.Ctx, req *loginpb.TokenLogin) (*loginpb.Use
 	}
 	ctx, ip := c.Context(), clientIP(c)
 	if err := m.limit.check(ctx, ip, m.cfg.RateIP); err != nil {
-		return nil, err
+		return nil, m.limited(err, clientAddr(c))
 	}
 	a, f, err := m.checkSession(ctx, req.Token)
 	if errors.Is(err, ErrTokenInvalid) {
@@ -384,7 +414,7 @@ func (m *Module) refresh(c *logic.Ctx, req *loginpb.Refresh) (*loginpb.Tokens, e
 	}
 	ctx, ip := c.Context(), clientIP(c)
 	if err := m.limit.check(ctx, ip, m.cfg.RateIP); err != nil {
-		return nil, err
+		return nil, m.limited(err, clientAddr(c))
 	}
 	if len(req.RequestId) > MaxRequestID {
 		return nil, errs.ErrValidation.WithMsg("login: request_id longer than " + strconv.Itoa(MaxRequestID) + " bytes")
@@ -430,7 +460,7 @@ func (m *Module) linkPassword(c *logic.Ctx, req *loginpb.LinkPassword) (*loginpb
 	if err := checkPassword(req.Password); err != nil {
 		return nil, err
 	}
-	a, err := m.linkUsername(c.Context(), c.UserID(), req.Username, req.Password)
+	a, err := m.linkUsername(c.Context(), clientAddr(c), c.UserID(), req.Username, req.Password)
 	if err != nil {
 		return nil, err
 	}

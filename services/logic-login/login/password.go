@@ -57,44 +57,54 @@ func (a Argon2) withDefaults() Argon2 {
 var errHashFormat = errors.New("login: malformed password hash")
 
 // hasher hashes and checks passwords with argon2id, at most a fixed number
-// at a time: each hash holds Memory KiB, so a burst of logins cannot take
-// the process's memory.
+// at a time: each hash holds Memory KiB and a core, so a burst of logins
+// cannot take the process's memory. Requests for a hash wait in a fair,
+// bounded queue (hashQueue); one that gets no slot in time is refused
+// with ErrBusy.
 type hasher struct {
-	p   Argon2
-	sem chan struct{}
+	p Argon2
+	q *hashQueue
 	// dummy is a hash checked when a username does not exist, so that an
 	// unknown name takes as long as a wrong password.
 	dummy string
 }
 
-func newHasher(p Argon2, concurrent int) *hasher {
-	h := &hasher{p: p.withDefaults(), sem: make(chan struct{}, max(concurrent, 1))}
+func newHasher(p Argon2, lim hashLimits) *hasher {
+	h := &hasher{p: p.withDefaults(), q: newHashQueue(lim)}
 	h.dummy = h.encode(make([]byte, h.p.SaltLen), "not a password")
 	return h
 }
 
-func (h *hasher) acquire(ctx context.Context) error {
-	select {
-	case h.sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+// acquire waits for a hash slot; ErrBusy when none comes in time.
+func (h *hasher) acquire(ctx context.Context, class hashClass, addr string) error {
+	why, err := h.q.acquire(ctx, class, addr)
+	if err != nil {
+		return err
 	}
+	if why != notBusy {
+		return errBusy
+	}
+	return nil
 }
 
-func (h *hasher) release() { <-h.sem }
-
 // Hash returns the PHC string of password:
-// $argon2id$v=19$m=19456,t=2,p=1$<salt>$<key>.
-func (h *hasher) Hash(ctx context.Context, password string) (string, error) {
+// $argon2id$v=19$m=19456,t=2,p=1$<salt>$<key>. It waits for a slot of
+// class for client address addr, and returns ErrBusy when none comes in
+// time.
+func (h *hasher) Hash(ctx context.Context, class hashClass, addr, password string) (string, error) {
+	if err := h.acquire(ctx, class, addr); err != nil {
+		return "", err
+	}
+	defer h.q.release(class)
+	return h.hashHeld(password)
+}
+
+// hashHeld returns the PHC string of password; the caller holds a slot.
+func (h *hasher) hashHeld(password string) (string, error) {
 	salt := make([]byte, h.p.SaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	if err := h.acquire(ctx); err != nil {
-		return "", err
-	}
-	defer h.release()
 	return h.encode(salt, password), nil
 }
 
@@ -108,8 +118,10 @@ func (h *hasher) encode(salt []byte, password string) string {
 // Check reports whether password matches the PHC string encoded, and
 // whether encoded was made with other parameters than the current ones
 // (the caller then stores a new hash). An empty encoded checks against a
-// dummy hash and reports false, taking as long as a real check.
-func (h *hasher) Check(ctx context.Context, password, encoded string) (ok, stale bool, err error) {
+// dummy hash and reports false, taking as long as a real check. It waits
+// for a login slot for client address addr, and returns ErrBusy when none
+// comes in time.
+func (h *hasher) Check(ctx context.Context, addr, password, encoded string) (ok, stale bool, err error) {
 	known := encoded != ""
 	if !known {
 		encoded = h.dummy
@@ -118,11 +130,11 @@ func (h *hasher) Check(ctx context.Context, password, encoded string) (ok, stale
 	if err != nil {
 		return false, false, err
 	}
-	if err := h.acquire(ctx); err != nil {
+	if err := h.acquire(ctx, hashLogin, addr); err != nil {
 		return false, false, err
 	}
 	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
-	h.release()
+	h.q.release(hashLogin)
 	ok = subtle.ConstantTimeCompare(got, key) == 1 && known
 	stale = p.Memory != h.p.Memory || p.Time != h.p.Time || p.Threads != h.p.Threads ||
 		uint32(len(salt)) != h.p.SaltLen || uint32(len(key)) != h.p.KeyLen

@@ -54,15 +54,15 @@ func TestTokenSignVerify(t *testing.T) {
 
 func TestPasswordHash(t *testing.T) {
 	ctx := context.Background()
-	h := newHasher(fastArgon, 2)
-	enc, err := h.Hash(ctx, "pass word")
+	h := newHasher(fastArgon, slots(2))
+	enc, err := h.Hash(ctx, hashSignup, "", "pass word")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(enc, "$argon2id$v=19$m=64,t=1,p=1$") {
 		t.Fatalf("hash %q", enc)
 	}
-	other := newHasher(Argon2{Memory: 128, Time: 1, Threads: 1}, 1)
+	other := newHasher(Argon2{Memory: 128, Time: 1, Threads: 1}, slots(1))
 	tests := []struct {
 		name      string
 		h         *hasher
@@ -79,7 +79,7 @@ func TestPasswordHash(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ok, stale, err := tt.h.Check(ctx, tt.pw, tt.enc)
+			ok, stale, err := tt.h.Check(ctx, "", tt.pw, tt.enc)
 			if (err != nil) != tt.err || ok != tt.ok || (err == nil && tt.enc != "" && stale != tt.stale) {
 				t.Fatalf("ok %v stale %v err %v", ok, stale, err)
 			}
@@ -125,6 +125,8 @@ func TestConfigValidate(t *testing.T) {
 		{"reuse grace as long as a session token", Config{TokenTTL: time.Minute, RefreshReuseGrace: time.Minute}, true},
 		{"reuse grace longer than a session token", Config{TokenTTL: time.Minute, RefreshReuseGrace: time.Minute + 1}, false},
 		{"session token shorter than the default grace", Config{TokenTTL: 20 * time.Second}, true},
+		{"sign-ups may hold every hash slot", Config{HashConcurrency: 2, HashSignupSlots: 2}, true},
+		{"more sign-up slots than slots", Config{HashConcurrency: 2, HashSignupSlots: 3}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,11 +145,11 @@ func TestConfigValidate(t *testing.T) {
 // parameters (19 MiB, 2 passes, 1 thread): the cost of a register and of
 // a password login.
 func BenchmarkPasswordHash(b *testing.B) {
-	h := newHasher(Argon2{}, 1)
+	h := newHasher(Argon2{}, slots(1))
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := h.Hash(ctx, "correct horse battery staple"); err != nil {
+		if _, err := h.Hash(ctx, hashSignup, "", "correct horse battery staple"); err != nil {
 			b.Fatal(err)
 		}
 	}
