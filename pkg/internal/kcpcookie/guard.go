@@ -213,8 +213,8 @@ func (g *Guard) answer(b []byte, from netip.AddrPort) bool {
 	}
 	t := g.keys.issue(unmap(from), conv, g.now().Unix())
 	var buf [CookieSize]byte
+	g.cookies.Add(1) // before the COOKIE leaves, for a test that reads both
 	_, _ = g.conn.WriteToUDPAddrPort(appendCookie(buf[:0], conv, nonce, t), from)
-	g.cookies.Add(1)
 	return true
 }
 
