@@ -203,29 +203,29 @@ func (s *Server) forgetKCP(conn *kcp.UDPSession) {
 var errNoFirstFrame = errors.New("external: no envelope within the handshake timeout")
 
 // firstFrameLink is a stream link whose first read waits at most first
-// (Config.HandshakeTimeout; <= 0 is off), or the idle timeout if shorter,
-// which then counts as an idle timeout.
+// (Config.HandshakeTimeout; <= 0 is off) and whose later reads are the
+// stream link's, under the idle timeout.
 type firstFrameLink struct {
 	*tcpLink
 	first time.Duration // zero once the first frame has come
 }
 
 func (l *firstFrameLink) read() ([]byte, error) {
-	if l.first <= 0 || (l.idle > 0 && l.idle <= l.first) {
-		l.first = 0
+	if l.first <= 0 {
 		return l.tcpLink.read()
 	}
-	if err := l.conn.SetReadDeadline(time.Now().Add(l.first)); err != nil {
+	d := l.first
+	l.first = 0
+	if err := l.conn.SetReadDeadline(time.Now().Add(d)); err != nil {
 		return nil, err
 	}
 	b, err := l.fr.Next()
 	if err != nil {
-		if isTimeout(err) {
-			return nil, fmt.Errorf("%w (%v)", errNoFirstFrame, l.first)
+		if isTimeout(err) { // not wrapped: serve would take it for an idle timeout
+			err = fmt.Errorf("%w (%v)", errNoFirstFrame, d)
 		}
 		return nil, err
 	}
-	l.first = 0
 	if l.idle <= 0 { // no later read sets a deadline: lift this one
 		if err := l.conn.SetReadDeadline(time.Time{}); err != nil {
 			return nil, err
