@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -42,12 +43,15 @@ type Conn struct {
 	nonce  [8]byte
 	now    func() time.Time
 
-	mu        sync.Mutex // guards the fields below
-	tag       tag
-	tagAt     time.Time
-	helloAt   time.Time
-	confirmed bool // the gate has sent a KCP datagram: the cookie works
-	buf       []byte
+	in reader // ReadFrom's only
+	// confirmed: the gate has sent a KCP datagram, so the cookie works.
+	confirmed atomic.Bool
+
+	mu      sync.Mutex // guards the fields below
+	tag     tag
+	tagAt   time.Time
+	helloAt time.Time
+	buf     []byte
 }
 
 // Conv returns a random conversation ID for a new session. Its low byte is
@@ -108,6 +112,7 @@ func Handshake(ctx context.Context, conn *net.UDPConn, server *net.UDPAddr, conv
 					return nil, err
 				}
 				c.tag, c.tagAt = t, c.now()
+				c.in = newReader(conn)
 				return c, nil
 			}
 		}
@@ -125,22 +130,22 @@ func (c *Conn) failed(ctx context.Context) error {
 // it installs a COOKIE that answers a refresh and drops anything else.
 func (c *Conn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
-		n, from, err := c.conn.ReadFromUDPAddrPort(p)
+		b, from, err := c.in.read()
 		if err != nil {
 			return 0, nil, err
 		}
-		if unmap(from) != c.server || n < 4 {
+		if from == nil || unmap(from.AddrPort()) != c.server || len(b) < 4 {
 			continue
 		}
-		if binary.LittleEndian.Uint32(p) == c.conv {
-			c.mu.Lock()
-			c.confirmed = true
-			c.mu.Unlock()
-			return n, c.raddr, nil
+		if binary.LittleEndian.Uint32(b) == c.conv {
+			if !c.confirmed.Load() {
+				c.confirmed.Store(true)
+			}
+			return copy(p, b), c.raddr, nil
 		}
-		if conv, nonce, t, ok := parseCookie(p[:n]); ok && conv == c.conv && nonce == c.nonce {
+		if conv, nonce, t, ok := parseCookie(b); ok && conv == c.conv && nonce == c.nonce {
 			c.mu.Lock()
-			if !c.confirmed {
+			if !c.confirmed.Load() {
 				c.tag, c.tagAt = t, c.now()
 			}
 			c.mu.Unlock()
@@ -153,7 +158,7 @@ func (c *Conn) ReadFrom(p []byte) (int, net.Addr, error) {
 func (c *Conn) WriteTo(p []byte, _ net.Addr) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.confirmed {
+	if !c.confirmed.Load() {
 		c.refreshLocked()
 	}
 	c.buf = append(append(append(c.buf[:0], typeData), c.tag[:]...), p...)

@@ -3,16 +3,11 @@ package kcpcookie
 import (
 	"crypto/subtle"
 	"encoding/binary"
-	"errors"
 	"net"
 	"net/netip"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 )
 
 // Stats counts what a Guard did with the datagrams it read.
@@ -45,26 +40,8 @@ type Guard struct {
 
 	cookies, admitted, dropped atomic.Uint64
 
-	// The reader's batch (ReadFrom only): msgs[next:count] are read and
-	// not yet handled. batch is nil where batched reads fail.
-	batch       batchReader
-	msgs        []ipv4.Message
-	next, count int
+	in reader // ReadFrom's only
 }
-
-// batchReader reads several datagrams per system call (recvmmsg on
-// Linux), as kcp-go's own listener does with a bare *net.UDPConn.
-type batchReader interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-}
-
-// Reading in batches.
-const (
-	batchSize = 16
-	// maxDatagram is the largest datagram read whole: more than a KCP
-	// datagram (MTU 1400 by default) with its prefix.
-	maxDatagram = 2048
-)
 
 // peer is an admitted address: the conversation and cookie it was admitted
 // with, and whether it sent since the last sweep.
@@ -93,42 +70,9 @@ func NewGuard(conn *net.UDPConn, cfg GuardConfig) *Guard {
 	}
 	g := &Guard{conn: conn, now: cfg.Now, stale: cfg.Stale, peers: make(map[netip.AddrPort]*peer)}
 	if conn != nil {
-		if la, ok := conn.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() != nil {
-			g.batch = ipv4.NewPacketConn(conn)
-		} else {
-			g.batch = ipv6.NewPacketConn(conn)
-		}
-		g.msgs = make([]ipv4.Message, batchSize)
-		for i := range g.msgs {
-			g.msgs[i].Buffers = [][]byte{make([]byte, maxDatagram)}
-		}
+		g.in = newReader(conn)
 	}
 	return g
-}
-
-// read returns the next datagram and its source, from the batch or from
-// a new one. b is valid until the next read.
-func (g *Guard) read() (b []byte, from *net.UDPAddr, err error) {
-	for g.next == g.count {
-		if g.batch == nil {
-			n, addr, err := g.conn.ReadFromUDP(g.msgs[0].Buffers[0])
-			return g.msgs[0].Buffers[0][:n], addr, err
-		}
-		n, err := g.batch.ReadBatch(g.msgs, 0)
-		if err != nil {
-			var se *os.SyscallError
-			if errors.As(err, &se) && se.Syscall == "recvmmsg" { // not in this kernel
-				g.batch = nil
-				continue
-			}
-			return nil, nil, err
-		}
-		g.next, g.count = 0, n
-	}
-	m := &g.msgs[g.next]
-	g.next++
-	from, _ = m.Addr.(*net.UDPAddr) // a fresh one per datagram
-	return m.Buffers[0][:m.N], from, nil
 }
 
 // ReadFrom returns the next KCP datagram from an admitted pair into p,
@@ -136,7 +80,7 @@ func (g *Guard) read() (b []byte, from *net.UDPAddr, err error) {
 // on the way. It fails only when the socket does.
 func (g *Guard) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
-		b, from, err := g.read()
+		b, from, err := g.in.read()
 		if err != nil {
 			return 0, nil, err
 		}

@@ -422,7 +422,7 @@ func BenchmarkReadFrom(b *testing.B) {
 			g := NewGuard(uc, GuardConfig{})
 			defer g.Close()
 			if !batched {
-				g.batch = nil
+				g.in.batch = nil
 			}
 			sender, err := net.DialUDP("udp", nil, uc.LocalAddr().(*net.UDPAddr))
 			if err != nil {
@@ -448,4 +448,60 @@ func BenchmarkReadFrom(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestConnRefreshesCookie: a Conn whose gate has not answered yet asks for
+// a new cookie once its own is half-way to MaxAge, at most once a second,
+// and never once the gate has answered.
+func TestConnRefreshesCookie(t *testing.T) {
+	g, got := serve(t)
+	uc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := Conv()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := Handshake(ctx, uc, g.LocalAddr().(*net.UDPAddr), conv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	clk := newClock()
+	clk.sec.Store(c.tagAt.Unix())
+	c.now = clk.now
+	cookies := func(want uint64) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for g.Stats().Cookies != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("cookies %d, want %d", g.Stats().Cookies, want)
+			}
+			time.Sleep(time.Millisecond) // polling pace
+		}
+	}
+	write := func() {
+		t.Helper()
+		if _, err := c.WriteTo(kcpDatagram(conv, "x"), nil); err != nil {
+			t.Fatal(err)
+		}
+		<-got // the guard passed it: it has read everything sent before
+	}
+	write()
+	cookies(1)
+	clk.add(refreshAfter + time.Second)
+	write() // sends a HELLO first
+	cookies(2)
+	write() // not again within a second
+	cookies(2)
+	// The gate answers (here: the echo of the datagram): confirmed.
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for i := 0; i < 3; i++ {
+		if _, _, err := c.ReadFrom(make([]byte, 1500)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.add(refreshAfter + time.Second)
+	write()
+	cookies(2)
 }
