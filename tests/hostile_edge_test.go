@@ -275,9 +275,12 @@ func TestHostileEdgeAddrLimit(t *testing.T) {
 	if ip := sessionIP(t, &tcpSpec{conn: other, r: bufio.NewReader(other)}); ip != "127.0.0.2" {
 		t.Fatalf("other address: session ip %q", ip)
 	}
-	if !strings.Contains(g.proc.log(), "too many connections from one address") {
-		t.Fatal("the gate logged no refusal")
-	}
+	waitUntil(t, ioTimeout, func() error {
+		if !strings.Contains(g.proc.log(), "too many connections from one address") {
+			return errors.New("the gate logged no refusal")
+		}
+		return nil
+	})
 	held[1].close()
 	waitUntil(t, ioTimeout, func() error {
 		c, err := net.DialTimeout("tcp", g.tcp, ioTimeout)

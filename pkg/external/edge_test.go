@@ -247,13 +247,23 @@ func edgeCount(g *Server, transport string, reason int) uint64 {
 // the WebSocket port (silent, or half an HTTP request) and on the TCP port
 // (silent, or half a frame), are closed after HandshakeTimeout and
 // counted; an upgraded WebSocket and a TCP session that sent its first
-// frame stay open, quiet, well past it.
+// frame stay open, quiet, well past it, whether or not the idle timeout
+// is on.
 func TestHandshakeTimeout(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		idle time.Duration
+	}{{"idle timeout on", 0}, {"idle timeout off", -1}} {
+		t.Run(tt.name, func(t *testing.T) { testHandshakeTimeout(t, tt.idle) })
+	}
+}
+
+func testHandshakeTimeout(t *testing.T, idle time.Duration) {
 	ns := runNATS(t)
 	nc := connect(t, ns)
 	serveIP(t, nc)
 	const hs = 300 * time.Millisecond
-	g := startGate(t, ns, func(c *Config) { c.HandshakeTimeout = hs })
+	g := startGate(t, ns, func(c *Config) { c.HandshakeTimeout, c.IdleTimeout = hs, idle })
 
 	ws, code := wsDial(t, g, "127.0.0.1", nil, nil)
 	if ws == nil {
