@@ -93,9 +93,8 @@ func (s *Server) authorize(c *fiber.Ctx) (map[string]string, error) {
 	}
 	r := &UpgradeRequest{
 		RemoteAddr: c.Context().RemoteAddr().String(), // a PROXY header's client, if any
-
-		Path:   c.Path(),
-		Header: make(http.Header),
+		Path:       c.Path(),
+		Header:     make(http.Header),
 	}
 	if ip, ok := c.Locals(localClientIP).(string); ok { // X-Forwarded-For (proxy.go)
 		r.RemoteAddr = ip
