@@ -375,4 +375,7 @@ func TestHostileKCPFirstFrame(t *testing.T) {
 	g.waitKCPSessions(t, 1, 5*time.Second)
 	g.waitKCPSessions(t, 0, 10*time.Second)
 	t.Logf("stalled KCP session closed within %v", time.Since(start).Round(100*time.Millisecond))
+	if n, err := g.metric("iogo_gate_handshake_timeouts_total", `transport="kcp"`); err != nil || n != 1 {
+		t.Errorf("KCP handshake timeouts counted: %d (%v), want 1", n, err)
+	}
 }

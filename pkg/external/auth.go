@@ -42,7 +42,8 @@ const refusalLogEvery = time.Second
 // UpgradeRequest is what Config.Authorize sees of a WebSocket upgrade
 // request. The hook may keep none of it after it returns.
 type UpgradeRequest struct {
-	// RemoteAddr is the client's address, host:port, as the gate sees it.
+	// RemoteAddr is the client's address as the gate sees it: host:port,
+	// or the bare IP a trusted proxy named (Config.TrustedProxies).
 	RemoteAddr string
 	// Path is the request path (Config.WSPath).
 	Path string
@@ -91,9 +92,12 @@ func (s *Server) authorize(c *fiber.Ctx) (map[string]string, error) {
 		return nil, nil
 	}
 	r := &UpgradeRequest{
-		RemoteAddr: c.Context().RemoteAddr().String(),
+		RemoteAddr: c.Context().RemoteAddr().String(), // a PROXY header's client, if any
 		Path:       c.Path(),
 		Header:     make(http.Header),
+	}
+	if ip, ok := c.Locals(localClientIP).(string); ok { // X-Forwarded-For (proxy.go)
+		r.RemoteAddr = ip
 	}
 	r.Query, _ = url.ParseQuery(string(c.Request().URI().QueryString()))
 	c.Request().Header.VisitAll(func(k, v []byte) {

@@ -30,9 +30,6 @@ const (
 	// DefaultIdleTimeout is how long a connection may stay silent before
 	// the gate sends errs.CodeIdleTimeout and closes it.
 	DefaultIdleTimeout = 60 * time.Second
-	// DefaultHandshakeTimeout is how long a new connection has to send its
-	// first whole envelope.
-	DefaultHandshakeTimeout = 10 * time.Second
 	// DefaultRateLimit is the sustained rate, in requests per second, of
 	// one connection's business requests.
 	DefaultRateLimit = 100
@@ -41,6 +38,10 @@ const (
 	burstSeconds = 2
 	// ceilingFactor sets the default RateCeiling: this many times RateLimit.
 	ceilingFactor = 10
+	// DefaultHandshakeTimeout is how long a new connection has to finish
+	// its handshake: the HTTP upgrade of a WebSocket, the first frame of a
+	// TCP or KCP connection, a PROXY protocol header.
+	DefaultHandshakeTimeout = 10 * time.Second
 )
 
 // KCP modes (Config.KCPMode).
@@ -87,11 +88,6 @@ type Config struct {
 	// forged datagram with a player's address and port, another
 	// conversation ID and sequence number 0 replaces that player's session.
 	KCPPlain bool
-	// HandshakeTimeout is how long a new connection has to complete its
-	// transport handshake and send its first whole envelope; then it is
-	// closed. On KCP it counts from the session's first datagram. Default
-	// DefaultHandshakeTimeout; negative turns it off.
-	HandshakeTimeout time.Duration
 
 	// Codec is the envelope and payload codec of connections that do not
 	// choose one: "protobuf" (default) or "json". A WebSocket client may
@@ -131,6 +127,42 @@ type Config struct {
 	// second's worth, and at least RateBurst). Default 10 × RateLimit when RateLimit is on;
 	// negative turns it off. It must not be below RateLimit.
 	RateCeiling float64
+
+	// HandshakeTimeout bounds how long a new connection may take to prove
+	// it is a client, on every transport: a WebSocket connection must send
+	// its whole HTTP upgrade request within it (the first byte, then the
+	// rest, each within HandshakeTimeout; a keep-alive connection waits as
+	// long for its next request); a TCP or KCP connection must send a
+	// complete first envelope within it; a PROXY protocol header
+	// (TrustedProxies) must arrive within it. A connection that does not is
+	// closed without a reply and counted (iogo_gate_handshake_timeouts_total).
+	// Once upgraded or past its first envelope, a connection is governed
+	// by IdleTimeout. Default DefaultHandshakeTimeout; negative turns it off.
+	HandshakeTimeout time.Duration
+	// MaxConnsPerAddr is the most connections one client address may hold
+	// open at once, over WebSocket, TCP and KCP together, counted from
+	// the moment a connection is accepted (handshakes included). An IPv6
+	// client counts by its /64 network. A connection over the limit is
+	// closed at once (a WebSocket upgrade that names its client in
+	// X-Forwarded-For gets HTTP 429) and counted
+	// (iogo_gate_refused_total{reason="addr_limit"}). The address is the
+	// real client's when a trusted proxy names it (TrustedProxies); a
+	// trusted proxy's own address is never limited. 0 (default) means no
+	// limit: load tests open thousands of connections from one address.
+	MaxConnsPerAddr int
+	// TrustedProxies lists the proxies and load balancers, as IP addresses
+	// or CIDR prefixes ("10.0.0.0/8", "127.0.0.1", "::1"), whose word on
+	// the client's address is taken: a PROXY protocol v1 or v2 header that
+	// opens a TCP or WebSocket connection from one of them, and the
+	// X-Forwarded-For (the rightmost address that is not a trusted proxy)
+	// or, failing that, X-Real-IP header of a WebSocket upgrade request
+	// from one of them. That address is the session's fabric.AttrIP, the
+	// one in logs and the one MaxConnsPerAddr counts. A PROXY header from
+	// any other address closes the connection (counted as
+	// reason="untrusted_proxy"); forwarding headers from any other
+	// address are ignored. Empty (default): no PROXY header is read and no
+	// forwarding header is believed.
+	TrustedProxies []string
 
 	// Conn is an established NATS connection to use, for example an
 	// in-process one. The server does not close it. Set Conn or Brokers,
@@ -227,6 +259,9 @@ func (c *Config) Validate() error {
 	if err := c.validateSecurity(); err != nil { // tls.go
 		return err
 	}
+	if err := c.validateEdge(); err != nil { // edge.go
+		return err
+	}
 	if c.Conn != nil && len(c.Brokers) > 0 {
 		return errors.New("external: set Conn or Brokers, not both")
 	}
@@ -266,9 +301,6 @@ func (c Config) withDefaults() Config {
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
 	}
-	if c.HandshakeTimeout == 0 {
-		c.HandshakeTimeout = DefaultHandshakeTimeout
-	}
 	if c.RateLimit == 0 {
 		c.RateLimit = DefaultRateLimit
 	}
@@ -277,6 +309,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RateCeiling == 0 && c.RateLimit > 0 {
 		c.RateCeiling = ceilingFactor * c.RateLimit
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
 	}
 	if c.Conn == nil && len(c.Brokers) == 0 {
 		c.Brokers = []string{nats.DefaultURL}

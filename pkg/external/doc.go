@@ -19,6 +19,22 @@
 // Config.HandshakeTimeout, and a client that vanishes later is noticed by
 // the idle timeout alone.
 //
+// # The edge: handshakes, addresses, proxies
+//
+// Before a connection becomes a session it must finish its handshake
+// within Config.HandshakeTimeout (10 s by default): the whole WebSocket
+// upgrade request, or a complete first TCP or KCP frame; otherwise it is
+// closed without a reply. Config.MaxConnsPerAddr bounds the connections of
+// one client address (an IPv6 /64), all transports together, from accept
+// on (for KCP, from its first datagram with a valid cookie).
+// Config.TrustedProxies names the proxies whose PROXY protocol header (TCP
+// and WebSocket ports) or X-Forwarded-For / X-Real-IP (WebSocket) gives
+// the client's real address: the session's fabric.AttrIP, the one in the
+// logs and the one the limit counts. A PROXY header from any other address
+// closes the connection. Refusals and handshake timeouts are counted
+// (Prometheus, Config.MetricsAddr) and logged, at most once per 10 s per
+// kind. See edge.go, conns.go and proxy.go.
+//
 // # Idle timeout and rate limit
 //
 // A connection that sends no whole frame (heartbeat or request; on
@@ -129,6 +145,10 @@
 // memory. Queued envelopes share their payload with the NATS message, which
 // is never modified.
 //
+// With Config.TrustedProxies set, each listener also has a goroutine that
+// accepts connections and one per connection until its PROXY header is
+// read (at most Config.HandshakeTimeout); closing the listener ends them.
+//
 // Server-wide goroutines: the TCP accept loop, the Fiber server, the push
 // loop, the control loop, the region loop and its running actions, the
 // timeout sweeper, the route view's watcher
@@ -150,8 +170,9 @@
 // transcoder.mu guards the push type registry. Lock order: bindMu before
 // Server.mu before session.outMu (pushes are queued while holding
 // Server.mu for reading) and sessionCtl.mu (set under Server.mu by a
-// login). session.outMu, sessionCtl.mu, pendingTable.mu and transcoder.mu
-// are leaves: nothing else is locked while holding them. NATS calls (subscribe,
+// login). session.outMu, sessionCtl.mu, pendingTable.mu, transcoder.mu
+// and the edge's locks (addrCounts.mu, edgeConn.mu, edgeListener.mu,
+// logEvery.mu) are leaves: nothing else is locked while holding them. NATS calls (subscribe,
 // unsubscribe) may be made under Server.mu; nats.go never calls back into
 // the gate while holding its own locks.
 package external

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"sync/atomic"
-	"time"
 
 	"github.com/iogo-dev/iogo/pkg/internal/kcpcookie"
 	"github.com/prometheus/client_golang/prometheus"
@@ -143,17 +142,27 @@ func (s *Server) acceptKCP(ln *kcp.Listener) {
 			drainKCP(ln)
 			return
 		}
+		// The guard has proven the address: count it (MaxConnsPerAddr).
+		release, ok := s.admitAddr(addrIP(conn.RemoteAddr()), "kcp") // edge.go
+		if !ok {
+			_ = conn.Close()
+			s.forgetKCP(conn)
+			continue
+		}
 		tuneKCP(conn, s.cfg.KCPMode)
-		l := &firstFrameLink{tcpLink: s.newStreamLink(conn), first: s.cfg.HandshakeTimeout}
+		l := s.newStreamLink(conn)
+		l.first = s.cfg.HandshakeTimeout // the first envelope's deadline (edge.go)
 		sess := s.addSession(s.codec, l, "kcp", conn.RemoteAddr().String())
 		if sess == nil {
 			_ = conn.Close()
+			release()
 			s.forgetKCP(conn)
 			continue
 		}
 		go func() {
 			defer s.wg.Done()
 			sess.serve()
+			release()
 			s.forgetKCP(conn)
 		}()
 	}
@@ -196,42 +205,6 @@ func (s *Server) forgetKCP(conn *kcp.UDPSession) {
 	if s.kcp.guard != nil {
 		s.kcp.guard.Forget(conn.RemoteAddr(), conn.GetConv())
 	}
-}
-
-// errNoFirstFrame closes a session that sent no whole envelope within
-// Config.HandshakeTimeout.
-var errNoFirstFrame = errors.New("external: no envelope within the handshake timeout")
-
-// firstFrameLink is a stream link whose first read waits at most first
-// (Config.HandshakeTimeout; <= 0 is off) and whose later reads are the
-// stream link's, under the idle timeout.
-type firstFrameLink struct {
-	*tcpLink
-	first time.Duration // zero once the first frame has come
-}
-
-func (l *firstFrameLink) read() ([]byte, error) {
-	if l.first <= 0 {
-		return l.tcpLink.read()
-	}
-	d := l.first
-	l.first = 0
-	if err := l.conn.SetReadDeadline(time.Now().Add(d)); err != nil {
-		return nil, err
-	}
-	b, err := l.fr.Next()
-	if err != nil {
-		if isTimeout(err) { // not wrapped: serve would take it for an idle timeout
-			err = fmt.Errorf("%w (%v)", errNoFirstFrame, d)
-		}
-		return nil, err
-	}
-	if l.idle <= 0 { // no later read sets a deadline: lift this one
-		if err := l.conn.SetReadDeadline(time.Time{}); err != nil {
-			return nil, err
-		}
-	}
-	return b, nil
 }
 
 // drainKCP closes the sessions left in a dead listener's accept queue,

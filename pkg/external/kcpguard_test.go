@@ -186,3 +186,26 @@ func BenchmarkKCPRoundTrip(b *testing.B) {
 		})
 	}
 }
+
+// TestKCPMaxConnsPerAddr: KCP sessions count against MaxConnsPerAddr once
+// the guard has proven their address; one over the limit is closed.
+func TestKCPMaxConnsPerAddr(t *testing.T) {
+	ns := runNATS(t)
+	g := startGate(t, ns, func(c *Config) { withKCP(c); c.MaxConnsPerAddr = 1 })
+	first := dialT(t, kcpURL(g))
+	if err := first.Heartbeat(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	second := dialT(t, kcpURL(g)) // from 127.0.0.1 too
+	ctx, cancel := context.WithTimeout(ctxT(t), 300*time.Millisecond)
+	defer cancel()
+	if err := second.Heartbeat(ctx); err == nil {
+		t.Fatal("a second KCP session from one address was served with MaxConnsPerAddr 1")
+	}
+	if n := g.Sessions(); n != 1 {
+		t.Fatalf("%d sessions, want 1", n)
+	}
+	if err := first.Heartbeat(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -23,13 +23,23 @@ var (
 	descErrors    = prometheus.NewDesc("iogo_gate_errors_total", "Error replies sent to clients by code.", []string{"gate", "code"}, nil)
 	descBytesIn   = prometheus.NewDesc("iogo_gate_received_bytes_total", "Envelope bytes read from clients.", []string{"gate"}, nil)
 	descBytesOut  = prometheus.NewDesc("iogo_gate_sent_bytes_total", "Bytes written to clients.", []string{"gate"}, nil)
+
+	// The edge (edge.go): connections refused, and handshakes timed out.
+	descRefused = prometheus.NewDesc("iogo_gate_refused_total",
+		"Connections refused before they became sessions, by transport and reason "+
+			"(addr_limit: MaxConnsPerAddr; untrusted_proxy: a PROXY header from an untrusted address; "+
+			"bad_proxy_header: a malformed one from a trusted proxy).", []string{"gate", "transport", "reason"}, nil)
+	descHandshakeTimeouts = prometheus.NewDesc("iogo_gate_handshake_timeouts_total",
+		"Connections closed for not finishing their handshake (WebSocket upgrade, first TCP/KCP frame, "+
+			"PROXY header) within HandshakeTimeout.", []string{"gate", "transport"}, nil)
 )
 
 // gateCollector reads the gate's stats at every scrape.
 type gateCollector struct{ s *Server }
 
 func (c gateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSessions, descTransport, descUsers, descPending, descRequests, descErrors, descBytesIn, descBytesOut} {
+	for _, d := range []*prometheus.Desc{descSessions, descTransport, descUsers, descPending, descRequests, descErrors, descBytesIn, descBytesOut,
+		descRefused, descHandshakeTimeouts} {
 		ch <- d
 	}
 }
@@ -54,6 +64,13 @@ func (c gateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(descBytesIn, st.BytesIn)
 	counter(descBytesOut, st.BytesOut)
+	e := c.s.edge
+	for t, name := range transports[:len(transports)-1] {
+		for r, reason := range refusalNames {
+			counter(descRefused, e.refused[t][r].Load(), name, reason)
+		}
+		counter(descHandshakeTimeouts, e.timeouts[t].Load(), name)
+	}
 }
 
 // startMetrics serves /metrics when MetricsAddr is set; teardown stops it.

@@ -51,4 +51,6 @@ func TestMetrics(t *testing.T) {
 	}
 	scrapeFor(t, `iogo_gate_pending_requests{gate="gm"} 0`)
 	scrapeFor(t, `go_goroutines`)
+	scrapeFor(t, `iogo_gate_refused_total{gate="gm",reason="addr_limit",transport="ws"} 0`)
+	scrapeFor(t, `iogo_gate_handshake_timeouts_total{gate="gm",transport="kcp"} 0`)
 }

@@ -80,6 +80,7 @@ type Server struct {
 	stats   *gateStats    // stats.go
 	micro   micro.Service // the stats micro service, once started
 	tr      *trace.Tracer // nil: tracing off (tracing.go)
+	edge    *edgeState    // edge.go
 	nextSID atomic.Uint64
 
 	// mu guards the session and user tables and closing.
@@ -112,6 +113,7 @@ func New(cfg Config) (*Server, error) {
 		pending:  newPendingTable(),
 		stats:    newGateStats(),
 		tr:       trace.New(cfg.TracerProvider),
+		edge:     newEdgeState(&cfg),
 		sessions: make(map[uint64]*session),
 		users:    make(map[int64]*userEntry),
 		bySub:    make(map[*nats.Subscription]*userEntry),
@@ -195,12 +197,14 @@ func (s *Server) start(ctx context.Context) error {
 		if s.tcpLn, err = lc.Listen(ctx, "tcp", s.cfg.TCPAddr); err != nil {
 			return fmt.Errorf("external: tcp: %w", err)
 		}
+		s.tcpLn = s.edgeListener(s.tcpLn, "tcp") // conns.go
 		s.tcpLn = wrapTLS(s.tcpLn, s.tls.tcp)
 	}
 	if s.cfg.WSAddr != "" {
 		if s.wsLn, err = lc.Listen(ctx, "tcp", s.cfg.WSAddr); err != nil {
 			return fmt.Errorf("external: websocket: %w", err)
 		}
+		s.wsLn = s.edgeListener(s.wsLn, "ws") // conns.go
 		s.wsLn = wrapTLS(s.wsLn, s.tls.ws)
 		s.wsApp = s.newWSApp()
 	}
@@ -436,7 +440,11 @@ func addrString(a net.Addr) string {
 // connection itself.
 func (s *Server) addSession(codec wire.Codec, l link, transport, remote string) *session {
 	sess := newSession(s, s.nextSID.Add(1), codec, l, transport, remote)
-	if host, _, err := net.SplitHostPort(remote); err == nil {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote // a bare address, named by a proxy (proxy.go)
+	}
+	if host != "" {
 		_ = sess.ctl.setAttrs(map[string]string{fabric.AttrIP: host}) // fits MaxAttrs by far
 	}
 	s.mu.Lock()

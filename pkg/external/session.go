@@ -119,6 +119,10 @@ func (s *session) serve() {
 		b, err := s.link.read()
 		if err != nil {
 			switch {
+			case errors.Is(err, errHandshakeTimeout): // edge.go
+				if s.closeWith(abort) {
+					s.srv.handshakeTimedOut(transports[s.transport], s.log) // s.log names the remote
+				}
 			case isTimeout(err) && s.idleOut(): // idle.go
 			case s.closeWith(abort):
 				if errors.Is(err, wire.ErrFrameTooLarge) {

@@ -17,6 +17,7 @@ type tcpLink struct {
 	codec wire.Codec
 	idle  time.Duration // Config.IdleTimeout; <= 0 is off
 	bufs  *bufPool      // the server's
+	first time.Duration // > 0: the first frame's deadline, Config.HandshakeTimeout (edge.go)
 }
 
 // newStreamLink returns a length-prefixed link over conn with the server's
@@ -35,6 +36,9 @@ func (s *Server) newStreamLink(conn net.Conn) *tcpLink {
 // every frame (a poller update, not a system call), so a connection times
 // out after IdleTimeout without a whole frame.
 func (l *tcpLink) read() ([]byte, error) {
+	if l.first > 0 {
+		return l.readFirst() // edge.go
+	}
 	if l.idle > 0 {
 		if err := l.conn.SetReadDeadline(readDeadline(l.idle)); err != nil {
 			return nil, err
@@ -90,6 +94,7 @@ func (s *Server) acceptTCP(ln net.Listener) {
 		}
 		delay = 0
 		l := s.newStreamLink(conn)
+		l.first = s.cfg.HandshakeTimeout
 		sess := s.addSession(s.codec, l, "tcp", conn.RemoteAddr().String())
 		if sess == nil {
 			_ = conn.Close()

@@ -44,11 +44,21 @@ func (s *Server) newWSApp() *fiber.App {
 		// but upgrades, so the cost (buffers taken again per request on a
 		// keep-alive connection) does not arise.
 		ReduceMemoryUsage: true,
+		// Config.HandshakeTimeout bounds the upgrade request: its first
+		// byte by the deadline the edge listener sets at accept, the rest
+		// and the wait for a keep-alive connection's next request by these
+		// (conns.go). fasthttp lifts them at the upgrade.
+		ReadTimeout:  max(s.cfg.HandshakeTimeout, 0),
+		WriteTimeout: max(s.cfg.HandshakeTimeout, 0),
+		IdleTimeout:  max(s.cfg.HandshakeTimeout, 0),
 	})
 	path := s.cfg.WSPath
 	app.Use(path, func(c *fiber.Ctx) error {
 		if !websocket.IsWebSocketUpgrade(c) {
 			return fiber.ErrUpgradeRequired
+		}
+		if err := s.admitForwarded(c); err != nil { // proxy.go
+			return err
 		}
 		codec := s.codec
 		if name := c.Query("codec"); name != "" {
@@ -96,7 +106,7 @@ func (s *Server) serveWS(c *websocket.Conn) {
 		l.frameType = fws.TextMessage
 	}
 	c.SetPingHandler(l.onPing)
-	sess := s.addSession(codec, l, "ws", c.RemoteAddr().String())
+	sess := s.addSession(codec, l, "ws", s.wsRemote(c)) // proxy.go
 	if sess == nil {
 		l.goodbye()
 		return

@@ -3,6 +3,7 @@ package logic
 import (
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -99,7 +100,7 @@ func (d *debugOut) write(rec *debugRecord) {
 //	┣ response: {"text":"hi"}
 //	┣ took: 1.2ms
 //	┣ instance: demo-1 (service demo) worker: user 7
-//	┣ transport: gate ext-1 session 3 codec protobuf
+//	┣ transport: gate ext-1 session 3 msg 9 codec protobuf ip 203.0.113.7
 //	┣ trace: 4bf92f3577b34da6a3ce929d0e0e4736
 //	┗━━
 func (d *debugOut) format(rec *debugRecord) string {
@@ -135,6 +136,10 @@ func (d *debugOut) format(rec *debugRecord) string {
 			codec = wire.NameProtobuf
 		}
 		fmt.Fprintf(&b, "\n┣ transport: gate %s session %d msg %d codec %s", m.Gate, m.Session, m.MsgID, codec)
+		if ip := attrIP(m.Attrs); ip != "" {
+			b.WriteString(" ip ")
+			b.WriteString(ip) // the client's address, as the gate saw it or a trusted proxy named it
+		}
 	} else {
 		fmt.Fprintf(&b, "\n┣ transport: server-to-server call depth %d", m.Depth)
 	}
@@ -144,6 +149,16 @@ func (d *debugOut) format(rec *debugRecord) string {
 	}
 	b.WriteString("\n┗━━\n")
 	return b.String()
+}
+
+// attrIP returns the session attribute fabric.AttrIP of a request's
+// attributes (fabric.HeaderAttrs), or "".
+func attrIP(attrs string) string {
+	if attrs == "" {
+		return ""
+	}
+	v, _ := url.ParseQuery(attrs) // a malformed part is skipped
+	return v.Get(fabric.AttrIP)
 }
 
 // payload renders an encoded payload of protobuf type typeName as JSON,

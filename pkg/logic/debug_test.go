@@ -77,7 +77,8 @@ func debugRequests(t *testing.T, gw *gate) {
 		sub  int32
 		data []byte
 	}{{1, hello}, {2, hello}, {3, int64Payload(t, 9)}} {
-		gw.send(uint64(i+1), fabric.Meta{Cmd: 7, Sub: rq.sub, UserID: 42, Session: 5, MsgID: int32(10 + i)}, rq.data)
+		gw.send(uint64(i+1), fabric.Meta{Cmd: 7, Sub: rq.sub, UserID: 42, Session: 5, MsgID: int32(10 + i),
+			Attrs: "ip=203.0.113.7&room=1"}, rq.data)
 		if _, r, _ := gw.next(); r.Status != 0 && rq.sub != 2 {
 			t.Fatalf("route 7-%d: status %d %s", rq.sub, r.Status, r.Error)
 		}

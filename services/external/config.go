@@ -31,6 +31,7 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool), errOut io.W
 		s        settings
 		brokers  string
 		logLevel string
+		proxies  string
 	)
 	fs := flag.NewFlagSet("external", flag.ContinueOnError)
 	fs.SetOutput(errOut)
@@ -41,8 +42,6 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool), errOut io.W
 	fs.StringVar(&s.cfg.KCPMode, "kcp-mode", external.KCPFast, "KCP mode: fast or normal")
 	fs.BoolVar(&s.cfg.KCPPlain, "kcp-plain", false,
 		"serve plain KCP clients, without the cookie handshake: exposes the gate as a UDP reflection amplifier and players to session hijack by spoofed datagrams")
-	fs.DurationVar(&s.cfg.HandshakeTimeout, "handshake-timeout", external.DefaultHandshakeTimeout,
-		"close a new connection that sends no whole envelope within this; negative disables")
 	fs.StringVar(&s.cfg.MetricsAddr, "metrics", "", `Prometheus /metrics listen address (gate sessions, pending requests); "" = off`)
 	fs.StringVar(&s.cfg.ID, "id", "", "gate instance ID, a NATS subject token (default random)")
 	fs.StringVar(&s.cfg.Codec, "codec", wire.NameProtobuf, "default codec: protobuf or json")
@@ -55,6 +54,14 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool), errOut io.W
 	fs.IntVar(&s.cfg.RateBurst, "rate-burst", 0, "requests a connection may send at once above -rate (default: 2 × -rate, rounded up)")
 	fs.Float64Var(&s.cfg.RateCeiling, "rate-ceiling", 0,
 		"requests per second per connection above which it is closed (default: 10 × -rate); negative disables")
+	fs.DurationVar(&s.cfg.HandshakeTimeout, "handshake-timeout", external.DefaultHandshakeTimeout,
+		"close a connection that has not finished its WebSocket upgrade, or sent its first TCP/KCP frame, "+
+			"or its PROXY header, within this; negative disables")
+	fs.IntVar(&s.cfg.MaxConnsPerAddr, "max-conns-per-addr", 0,
+		"most connections one client address (an IPv6 /64) may hold, all transports together; 0 = no limit")
+	fs.StringVar(&proxies, "trusted-proxies", "",
+		"comma-separated IPs/CIDRs of proxies whose PROXY protocol header (TCP, WebSocket) or "+
+			"X-Forwarded-For/X-Real-IP (WebSocket) names the client; \"\" = trust none")
 	auth := svcmain.BrokerAuth(fs)
 	security := securityFlags(fs, &s.cfg) // security.go
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -68,6 +75,7 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool), errOut io.W
 		return s, err
 	}
 	s.cfg.Brokers = svcmain.SplitList(brokers)
+	s.cfg.TrustedProxies = svcmain.SplitList(proxies)
 	authOpts, err := auth()
 	if err != nil {
 		return s, err

@@ -50,7 +50,7 @@ func TestParseArgs(t *testing.T) {
 				c.RequestTimeout != external.DefaultRequestTimeout || s.logLevel != slog.LevelInfo ||
 				c.KCPAddr != "" || c.KCPMode != external.KCPFast || c.IdleTimeout != external.DefaultIdleTimeout ||
 				c.RateLimit != external.DefaultRateLimit || c.RateBurst != 0 || c.RateCeiling != 0 ||
-				c.KCPPlain || c.HandshakeTimeout != external.DefaultHandshakeTimeout {
+				c.HandshakeTimeout != external.DefaultHandshakeTimeout || c.KCPPlain || c.MaxConnsPerAddr != 0 || c.TrustedProxies != nil {
 				t.Fatalf("%+v", s)
 			}
 		}},
@@ -77,6 +77,24 @@ func TestParseArgs(t *testing.T) {
 					t.Fatalf("%+v", s)
 				}
 			}},
+		{name: "edge flags", args: []string{"-handshake-timeout", "2s", "-max-conns-per-addr", "8",
+			"-trusted-proxies", "10.0.0.0/8, 127.0.0.1"},
+			check: func(t *testing.T, s settings) {
+				c := s.cfg
+				if c.HandshakeTimeout != 2*time.Second || c.MaxConnsPerAddr != 8 ||
+					!slices.Equal(c.TrustedProxies, []string{"10.0.0.0/8", "127.0.0.1"}) {
+					t.Fatalf("%+v", s)
+				}
+			}},
+		{name: "edge env", env: []string{"IOGO_EXTERNAL_HANDSHAKE_TIMEOUT", "-1s", "IOGO_EXTERNAL_TRUSTED_PROXIES", "::1"},
+			check: func(t *testing.T, s settings) {
+				c := s.cfg
+				if c.HandshakeTimeout != -time.Second || !slices.Equal(c.TrustedProxies, []string{"::1"}) {
+					t.Fatalf("%+v", s)
+				}
+			}},
+		{name: "bad trusted proxy", args: []string{"-trusted-proxies", "lb.local"}, fails: true},
+		{name: "negative conns per addr", args: []string{"-max-conns-per-addr", "-2"}, fails: true},
 		{name: "bad kcp mode", args: []string{"-kcp-mode", "turbo"}, fails: true},
 		{name: "ceiling below rate", args: []string{"-rate", "50", "-rate-ceiling", "10"}, fails: true},
 		{name: "flags", args: []string{"-brokers", "nats://a:1, nats://b:2", "-ws", "", "-tcp", ":10200",
