@@ -1,0 +1,98 @@
+package logic_test
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/iogo-dev/iogo/pkg/errs"
+	"github.com/iogo-dev/iogo/pkg/fabric"
+	"github.com/iogo-dev/iogo/pkg/logic"
+	"github.com/iogo-dev/iogo/pkg/route"
+)
+
+// TestInboundFull: requests that find the inbound buffer full are answered
+// "server busy", counted and logged — none is dropped — and the others
+// still run in order, across routes.
+func TestInboundFull(t *testing.T) {
+	ns := startNATS(t)
+	tests := []struct {
+		name    string
+		inbound int
+		sent    int
+	}{
+		{"one over", 4, 5},
+		{"many over", 8, 200},
+		{"none over", 16, 16},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := int32(60 + i)
+			ran := make(chan int64, tt.sent)
+			r := route.NewRouter()
+			for sub := range int32(2) { // two routes, one user: order across routes
+				route.Handle(r.Group(cmd), sub, func(_ *logic.Ctx, n int64) (int64, error) {
+					ran <- n
+					return n, nil
+				})
+			}
+			var logs syncBuffer
+			srv := startLogic(t, ns, r, func(c *logic.Config) {
+				c.Service, c.Inbound = "inbound"+tt.name[:3], tt.inbound
+				c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			})
+			gw := newGate(t, ns)
+			release := logic.BlockDispatch(srv)
+			released := false
+			defer func() {
+				if !released {
+					release()
+				}
+			}()
+			for n := range tt.sent {
+				gw.send(uint64(n+1), fabric.Meta{Cmd: cmd, Sub: int32(n % 2), UserID: 1}, int64Payload(t, int64(n+1)))
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for logic.InboundWaiting(srv) < int64(tt.sent) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d of %d requests received", logic.InboundWaiting(srv), tt.sent)
+				}
+				time.Sleep(time.Millisecond)
+			}
+			release()
+			released = true
+
+			busy := 0
+			for range tt.sent {
+				tok, rep, _ := gw.next()
+				switch {
+				case rep.Status == 0 && tok <= uint64(tt.inbound):
+				case rep.Status == errs.CodeSystem && rep.Error == logic.ErrBusy.Msg && tok > uint64(tt.inbound):
+					busy++
+				default:
+					t.Fatalf("request %d: %+v", tok, rep)
+				}
+			}
+			want := max(tt.sent-tt.inbound, 0)
+			if busy != want {
+				t.Fatalf("%d answered busy, want %d", busy, want)
+			}
+			for n := range int64(min(tt.sent, tt.inbound)) {
+				if got := <-ran; got != n+1 {
+					t.Fatalf("ran %d, want %d: out of order", got, n+1)
+				}
+			}
+			var shed uint64
+			for _, rs := range srv.Stats().Routes {
+				shed += rs.Shed["inbound"]
+			}
+			if shed != uint64(want) {
+				t.Fatalf("counted %d shed for inbound, want %d", shed, want)
+			}
+			if got := strings.Contains(logs.String(), "requests shed under load"); got != (want > 0) {
+				t.Fatalf("shed logged %v, want %v: %s", got, want > 0, logs.String())
+			}
+		})
+	}
+}
