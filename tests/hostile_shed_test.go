@@ -140,7 +140,7 @@ func TestHostileShedRecovers(t *testing.T) {
 	report(t, "hostile-shed-recovery", map[string]any{
 		"flooders": flooders, "pace_ms": pace.Milliseconds(), "per_conn": perConn, "work_ms": work, "gate_timeout_ms": timeout.Milliseconds(),
 		"flood_answers": codes, "flood_answered_s": answeredAt.Sub(floodStart).Seconds(), "idle_after_flood_s": idleAt.Sub(floodStart).Seconds(),
-		"recovery_ms": took.Seconds() * 1000, "polls_until_served": tries, "last_refusal": last,
+		"recovery_ms": took.Seconds() * 1000, "served_after_flood_answered_ms": servedAt.Sub(answeredAt).Seconds() * 1000, "polls_until_served": tries, "last_refusal": last,
 	})
 
 	// The requests shed were counted per route and reason, and logged.

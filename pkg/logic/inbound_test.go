@@ -1,6 +1,7 @@
 package logic_test
 
 import (
+	"context"
 	"log/slog"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/iogo-dev/iogo/pkg/fabric"
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/route"
+	"github.com/iogo-dev/iogo/pkg/wire"
 )
 
 // TestInboundFull: requests that find the inbound buffer full are answered
@@ -95,4 +97,47 @@ func TestInboundFull(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCtxDeadline: a handler sees when its caller stops waiting, and that
+// there is no such time when the caller set no timeout.
+func TestCtxDeadline(t *testing.T) {
+	ns := startNATS(t)
+	r := route.NewRouter()
+	route.Handle(r.Group(70), 0, func(c *logic.Ctx, _ int64) (int64, error) {
+		d, ok := c.Deadline()
+		if !ok {
+			return -1, nil
+		}
+		return int64(time.Until(d) / time.Millisecond), nil
+	})
+	startLogic(t, ns, r, func(c *logic.Config) { c.Service = "deadline" })
+	gw := newGate(t, ns)
+	tests := []struct {
+		name     string
+		timeout  time.Duration
+		min, max int64 // ms left, as the handler saw it
+	}{
+		{"no timeout", 0, -1, -1},
+		{"a minute", time.Minute, 50_000, 60_000},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gw.send(uint64(i+1), fabric.Meta{Cmd: 70, UserID: 1, Timeout: tt.timeout}, int64Payload(t, 0))
+			_, rep, data := gw.next()
+			if rep.Status != 0 {
+				t.Fatalf("reply %+v", rep)
+			}
+			v, _ := wire.ValueOf[int64]()
+			left, err := v.Unmarshal(data, wire.Protobuf{})
+			if err != nil || left < tt.min || left > tt.max {
+				t.Fatalf("handler saw %d ms left (%v), want %d..%d", left, err, tt.min, tt.max)
+			}
+		})
+	}
+	t.Run("NewCtx", func(t *testing.T) {
+		if _, ok := logic.NewCtx(context.Background(), fabric.Meta{Timeout: time.Second}, nil).Deadline(); !ok {
+			t.Fatal("no deadline from Meta.Timeout")
+		}
+	})
 }

@@ -594,6 +594,7 @@ func (s *Server) run(t task) {
 	}
 	c := s.ctxs.Get().(*Ctx)
 	c.reset(s.ctx, t.meta, codec, s)
+	c.deadline = t.expires
 	var span oteltrace.Span
 	if s.tr != nil {
 		span = s.traceRequest(c, t) // tracing.go
