@@ -19,6 +19,10 @@ import (
 // shedding must open again by itself once the flood is over, and every
 // request shed is answered, counted and logged.
 
+// subSlowBound is testsvc's subSlow that stops waiting for its turn at
+// its caller's deadline (Ctx.Deadline; testsvc basics.go).
+const subSlowBound = 2
+
 // TestHostileShedRecovers floods testsvc's slow route — one request at a
 // time per process, the shape of a password hash behind a semaphore —
 // from many connections at once, so that the requests queue inside the
@@ -28,6 +32,22 @@ import (
 // within milliseconds, forever. Now the server must serve a request soon
 // after it is idle again, and must have counted and logged what it shed.
 func TestHostileShedRecovers(t *testing.T) {
+	tests := []struct {
+		name string
+		sub  int32
+	}{
+		// A handler that waits for its turn however long it takes: what
+		// it admitted before the estimate rose must be worked off first.
+		{"waits", subSlow},
+		// One that gives up at its caller's deadline: no such backlog.
+		{"bounded by Ctx.Deadline", subSlowBound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { testShedRecovers(t, tt.sub) })
+	}
+}
+
+func testShedRecovers(t *testing.T, sub int32) {
 	bc := startBrokers(t, 1)
 	svc := startProc(t, "testsvc", "logic", "-brokers", bc.brokers(), "-id", "shed-1")
 	gate := startGates(t, bc, 1, "-timeout", "1s")[0]
@@ -50,7 +70,7 @@ func TestHostileShedRecovers(t *testing.T) {
 	// Warm up: the route serves, and the estimate knows its quiet time.
 	c := dialSpec(t, gate)
 	for i := range 5 {
-		if r := request(t, c, cmdBasics, subSlow, int32(i+1), &iohao.IntValue{Value: probeMs}); r.ResponseStatus != 0 {
+		if r := request(t, c, cmdBasics, sub, int32(i+1), &iohao.IntValue{Value: probeMs}); r.ResponseStatus != 0 {
 			t.Fatalf("before the flood: %d %q", r.ResponseStatus, r.GetValidMsg())
 		}
 	}
@@ -72,7 +92,7 @@ func TestHostileShedRecovers(t *testing.T) {
 			tick := time.NewTicker(pace)
 			defer tick.Stop()
 			for n := int32(1); n <= perConn; n++ {
-				m, _ := proto.Marshal(&iohao.ExternalMessage{CmdCode: 1, CmdMerge: cmdBasics<<16 | subSlow, MsgId: n, Data: payload})
+				m, _ := proto.Marshal(&iohao.ExternalMessage{CmdCode: 1, CmdMerge: cmdBasics<<16 | sub, MsgId: n, Data: payload})
 				if err := fc.sendRaw(m); err != nil {
 					t.Errorf("flooder %d: %v", p, err)
 					return
@@ -128,7 +148,7 @@ func TestHostileShedRecovers(t *testing.T) {
 		tries++
 		pc := dialSpec(t, gate)
 		defer pc.close()
-		r := request(t, pc, cmdBasics, subSlow, 1, &iohao.IntValue{Value: probeMs})
+		r := request(t, pc, cmdBasics, sub, 1, &iohao.IntValue{Value: probeMs})
 		if r.ResponseStatus != 0 {
 			last = fmt.Sprintf("%d %q", r.ResponseStatus, r.GetValidMsg())
 			return errors.New("refused: " + last)
@@ -137,7 +157,7 @@ func TestHostileShedRecovers(t *testing.T) {
 		return nil
 	})
 	took := servedAt.Sub(idleAt)
-	report(t, "hostile-shed-recovery", map[string]any{
+	report(t, fmt.Sprintf("hostile-shed-recovery-%d", sub), map[string]any{
 		"flooders": flooders, "pace_ms": pace.Milliseconds(), "per_conn": perConn, "work_ms": work, "gate_timeout_ms": timeout.Milliseconds(),
 		"flood_answers": codes, "flood_answered_s": answeredAt.Sub(floodStart).Seconds(), "idle_after_flood_s": idleAt.Sub(floodStart).Seconds(),
 		"recovery_ms": took.Seconds() * 1000, "served_after_flood_answered_ms": servedAt.Sub(answeredAt).Seconds() * 1000, "polls_until_served": tries, "last_refusal": last,
@@ -150,7 +170,7 @@ func TestHostileShedRecovers(t *testing.T) {
 	}
 	var shed map[string]uint64
 	for _, rs := range s.Routes {
-		if rs.Route == fmt.Sprintf("%d-%d", cmdBasics, subSlow) {
+		if rs.Route == fmt.Sprintf("%d-%d", cmdBasics, sub) {
 			shed = rs.Shed
 		}
 	}
