@@ -194,3 +194,83 @@ func instanceStats(nc *nats.Conn, instance string) (stats.Snapshot, error) {
 	}
 	return stats.Snapshot{}, fmt.Errorf("instance %s did not answer: %v", instance, err)
 }
+
+// TestHostileInboundFull gives testsvc an inbound buffer of one request and
+// sends it pipelined bursts from several connections: the requests that
+// find the buffer full must be answered "server busy" by the logic server
+// and counted, and every request answered — none left to the gate's
+// timeout. Before the fix the buffer was the NATS channel itself: nats.go
+// dropped what did not fit, silently, and the gate answered those
+// "request timeout" seconds later.
+func TestHostileInboundFull(t *testing.T) {
+	bc := startBrokers(t, 1)
+	startProc(t, "testsvc", "logic", "-brokers", bc.brokers(), "-id", "inbound-1", "-inbound", "1")
+	gate := startGates(t, bc, 1, "-timeout", "3s")[0]
+	nc, err := nats.Connect(bc.brokers())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+
+	const (
+		conns   = 8
+		perConn = 500 // sent back to back, then read
+	)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		codes = map[string]int{}
+	)
+	data, _ := proto.Marshal(&iohao.StringValue{})
+	for p := range conns {
+		c := dialSpec(t, gate)
+		wg.Go(func() {
+			var burst []byte // one write: the gate reads and forwards it as fast as it can
+			for n := int32(1); n <= perConn; n++ {
+				m, _ := proto.Marshal(&iohao.ExternalMessage{CmdCode: 1, CmdMerge: cmdBasics<<16 | 0, MsgId: n, Data: data})
+				burst = append(burst, byte(len(m)>>24), byte(len(m)>>16), byte(len(m)>>8), byte(len(m)))
+				burst = append(burst, m...)
+			}
+			tc := c.(*tcpSpec)
+			if _, err := tc.conn.Write(burst); err != nil {
+				t.Errorf("conn %d: %v", p, err)
+				return
+			}
+			for got := 0; got < perConn; {
+				b, err := c.recvRaw()
+				if err != nil {
+					t.Errorf("conn %d: %d answers: %v", p, got, err)
+					return
+				}
+				var m iohao.ExternalMessage
+				if proto.Unmarshal(b, &m) != nil || m.CmdCode != 1 {
+					continue
+				}
+				got++
+				mu.Lock()
+				codes[fmt.Sprintf("%d %s", m.ResponseStatus, m.GetValidMsg())]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	s, err := instanceStats(nc, "inbound-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shed uint64
+	for _, rs := range s.Routes {
+		shed += rs.Shed["inbound"]
+	}
+	report(t, "hostile-inbound-full", map[string]any{"sent": conns * perConn, "answers": codes,
+		"counted_inbound": shed, "dropped": s.Dropped})
+	for code, n := range codes {
+		if code != "0 " && code != "-1000 server busy" {
+			t.Errorf("%d answered %q: want only served or server busy", n, code)
+		}
+	}
+	if busy := codes["-1000 server busy"]; uint64(busy) != shed || s.Dropped != 0 {
+		t.Errorf("%d answered server busy, %d counted, %d dropped: want as many counted as answered, none dropped",
+			busy, shed, s.Dropped)
+	}
+}
