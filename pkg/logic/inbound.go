@@ -142,6 +142,11 @@ func (s *Server) loop() {
 		}
 		spare = msgs
 		if len(msgs) > 0 {
+			select { // also when the loop never runs out of work
+			case now := <-tick.C:
+				s.housekeep(now)
+			default:
+			}
 			continue
 		}
 		if closed {
@@ -150,10 +155,15 @@ func (s *Server) loop() {
 		select {
 		case <-s.inbox.ready:
 		case now := <-tick.C:
-			s.logSheds(now)
-			s.checkDropped()
+			s.housekeep(now)
 		}
 	}
+}
+
+// housekeep writes the log lines that are due: sheds, drops.
+func (s *Server) housekeep(now time.Time) {
+	s.logSheds(now)
+	s.checkDropped()
 }
 
 // refuseInbound answers a message that found the inbox full.
