@@ -12,6 +12,7 @@ import (
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/route"
 	"github.com/iogo-dev/iogo/pkg/wire"
+	"github.com/nats-io/nats.go"
 )
 
 // TestInboundFull: requests that find the inbound buffer full are answered
@@ -140,4 +141,46 @@ func TestCtxDeadline(t *testing.T) {
 			t.Fatal("no deadline from Meta.Timeout")
 		}
 	})
+}
+
+// TestUnrouted: a request whose metadata is bad, or names a route the
+// server does not serve, is answered, counted, and logged once per
+// interval however many come.
+func TestUnrouted(t *testing.T) {
+	ns := startNATS(t)
+	r := route.NewRouter()
+	route.Handle(r.Group(71), 0, func(_ *logic.Ctx, n int64) (int64, error) { return n, nil })
+	var logs syncBuffer
+	srv := startLogic(t, ns, r, func(c *logic.Config) {
+		c.Service = "unrouted"
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	gw := newGate(t, ns)
+	tests := []struct {
+		name   string
+		header nats.Header
+		status int32
+	}{
+		{"no route header", nats.Header{fabric.HeaderUser: {"1"}}, errs.CodeSystem},
+		{"bad user header", nats.Header{fabric.HeaderRoute: {"4653056"}, fabric.HeaderUser: {"x"}}, errs.CodeSystem},
+		{"route not served here", (&fabric.Meta{Cmd: 71, Sub: 5, UserID: 1}).Header(), errs.CodeRouteNotFound},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := gw.nc.PublishMsg(&nats.Msg{Subject: fabric.Request(71, 0), Reply: fabric.GateReply("g1", uint64(i+1)),
+				Header: tt.header})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, rep, _ := gw.next(); rep.Status != tt.status {
+				t.Fatalf("reply %+v, want status %d", rep, tt.status)
+			}
+			if n := srv.Stats().Unrouted; n != uint64(i+1) {
+				t.Fatalf("unrouted %d, want %d", n, i+1)
+			}
+		})
+	}
+	if n := strings.Count(logs.String(), "requests refused before any route"); n != 1 {
+		t.Fatalf("%d log lines, want 1 (rate-limited):\n%s", n, logs.String())
+	}
 }
