@@ -19,8 +19,9 @@ import (
 //
 //   - left is gone: shed (stats.ShedExpired). Nobody waits for the answer.
 //   - left is shorter than the route's handler-time estimate: shed
-//     (stats.ShedLate), the answer would come too late; except one probe
-//     request at a time, at most every shedProbeEvery, which runs anyway.
+//     (stats.ShedLate), the answer would come too late; except, when no
+//     request of the route has ended for shedProbeEvery, one probe
+//     request at a time, which runs anyway.
 //   - otherwise: run.
 //
 // The estimate is the part that can go wrong. A handler's time includes any
@@ -34,11 +35,14 @@ import (
 //
 //   - the estimate decays with time (half-life shedHalfLife) when no
 //     request feeds it, so old evidence stops shutting the route;
-//   - while a route sheds, one request at a time (at most every
-//     shedProbeEvery) runs as a probe: a slow probe keeps the route
-//     shedding, a fast one replaces the estimate at once, so the route
-//     opens within one probe of the load falling, not after a slow
-//     moving average has caught up.
+//   - while a route sheds and none of its requests has ended for
+//     shedProbeEvery (nothing refreshes the estimate), one request at a
+//     time runs as a probe: a slow probe keeps the route shedding, a fast
+//     one replaces the estimate at once, so the route opens within one
+//     probe of the load falling, not after a slow moving average has
+//     caught up. Under a sustained overload the requests that run keep
+//     the estimate fresh, and no probe is spent on an answer that would
+//     come too late.
 //
 // Shedding works only with an estimate, that is while stats are on
 // (Config.DisableStats false); expired requests are shed either way.
@@ -52,8 +56,9 @@ const (
 	// shedHalfLife is the half-life of a route's handler-time estimate
 	// when no request feeds it.
 	shedHalfLife = time.Second
-	// shedProbeEvery is the least time between two probes of a shedding
-	// route.
+	// shedProbeEvery is how long a shedding route goes without a request
+	// ending before it lets a probe through, and the least time between
+	// two probes.
 	shedProbeEvery = 100 * time.Millisecond
 	// shedLogEvery is the least time between two log lines about the
 	// requests shed on one route.
@@ -104,9 +109,12 @@ func (l *routeLoad) admit(now time.Time, left time.Duration) (run, probe bool, w
 	if l == nil || left >= time.Duration(l.est.Load()) || left >= l.estimate(now) {
 		return true, false, 0
 	}
+	// A probe only when the estimate is stale: while requests of the
+	// route still end (a backlog working off), each feeds it, and a probe
+	// would only be one more request answered too late.
 	ns := now.UnixNano()
-	if last := l.probeAt.Load(); ns-last >= int64(shedProbeEvery) && !l.probing.Load() &&
-		l.probeAt.CompareAndSwap(last, ns) {
+	if last := l.probeAt.Load(); ns-l.stamp.Load() >= int64(shedProbeEvery) && ns-last >= int64(shedProbeEvery) &&
+		!l.probing.Load() && l.probeAt.CompareAndSwap(last, ns) {
 		l.probing.Store(true)
 		return true, true, 0
 	}

@@ -19,9 +19,9 @@ func TestRouteLoadAdmit(t *testing.T) {
 		}
 		return l
 	}
-	probing := func() *routeLoad { // a probe let through at t0, still running
+	probing := func() *routeLoad { // a probe let through at t0+shedProbeEvery, still running
 		l := slow()
-		if run, probe, _ := l.admit(t0, time.Millisecond); !run || !probe {
+		if run, probe, _ := l.admit(t0.Add(shedProbeEvery), time.Millisecond); !run || !probe {
 			t.Fatal("no probe")
 		}
 		return l
@@ -43,13 +43,17 @@ func TestRouteLoadAdmit(t *testing.T) {
 		{"time is up", slow, []step{{0, 0, false, false, stats.ShedExpired}}},
 		{"overdue", slow, []step{{0, -time.Second, false, false, stats.ShedExpired}}},
 		{"enough left", slow, []step{{0, 100 * time.Millisecond, true, false, 0}}},
-		{"too little left: the first is a probe, the next shed", slow, []step{
-			{0, 50 * time.Millisecond, true, true, 0},
-			{time.Millisecond, 50 * time.Millisecond, false, false, stats.ShedLate},
+		{"too little left, estimate fresh: shed", slow, []step{
+			{0, 50 * time.Millisecond, false, false, stats.ShedLate},
+			{shedProbeEvery / 2, 50 * time.Millisecond, false, false, stats.ShedLate},
+		}},
+		{"too little left, estimate stale: one probe, then shed", slow, []step{
+			{shedProbeEvery, 50 * time.Millisecond, true, true, 0},
+			{shedProbeEvery + time.Millisecond, 50 * time.Millisecond, false, false, stats.ShedLate},
 		}},
 		{"one probe at a time", probing, []step{
-			{shedProbeEvery, 50 * time.Millisecond, false, false, stats.ShedLate},
 			{2 * shedProbeEvery, 50 * time.Millisecond, false, false, stats.ShedLate},
+			{3 * shedProbeEvery, 50 * time.Millisecond, false, false, stats.ShedLate},
 		}},
 		{"the estimate decays: one half-life later half of it is enough", probing, []step{
 			{shedHalfLife, 41 * time.Millisecond, true, false, 0},
@@ -92,18 +96,22 @@ func TestRouteLoadRecovers(t *testing.T) {
 		// the request that must then run, this long after the flood
 		want time.Duration
 	}{
-		{"a fast probe opens the route", 20 * time.Millisecond, shedProbeEvery + time.Millisecond},
+		{"a fast probe opens the route", 20 * time.Millisecond, shedProbeEvery + 2*time.Millisecond},
 		{"a slow probe keeps it shut, decay opens it", 5 * time.Second, 5 * shedHalfLife},
 		{"no probe returns, decay opens it", 0, 4 * shedHalfLife},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l := flood()
-			if run, _, _ := l.admit(t0, timeout); !run {
-				t.Fatal("no probe right after the flood")
+			if run, _, _ := l.admit(t0, timeout); run {
+				t.Fatal("a request ran while the flood's requests still ended")
+			}
+			p0 := t0.Add(shedProbeEvery)
+			if run, probe, _ := l.admit(p0, timeout); !run || !probe {
+				t.Fatal("no probe once the flood's requests stopped ending")
 			}
 			if tt.probe > 0 {
-				l.observe(t0.Add(tt.probe/100), tt.probe, true)
+				l.observe(p0.Add(tt.probe/100), tt.probe, true)
 			}
 			if run, probe, _ := l.admit(t0.Add(tt.want), timeout); !run || probe {
 				t.Fatalf("%v after the flood: run %v, probe %v (estimate %v); want run",
