@@ -603,7 +603,9 @@ func (s *Server) run(t task) {
 	if s.debug != nil {
 		debugBegan = s.debug.cfg.Now()
 	}
+	t.route.load.begin() // shed.go
 	out, e := t.route.Serve(c, t.msg.Data)
+	t.route.load.end()
 	if s.stats != nil {
 		// statsrv.go; t.at: when the task began to run
 		took := s.observe(&t, span, t.at, e)

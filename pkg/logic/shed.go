@@ -20,8 +20,8 @@ import (
 //   - left is gone: shed (stats.ShedExpired). Nobody waits for the answer.
 //   - left is shorter than the route's handler-time estimate: shed
 //     (stats.ShedLate), the answer would come too late; except, when no
-//     request of the route has ended for shedProbeEvery, one probe
-//     request at a time, which runs anyway.
+//     request of the route is running, one probe request at a time (at
+//     most every shedProbeEvery), which runs anyway.
 //   - otherwise: run.
 //
 // The estimate is the part that can go wrong. A handler's time includes any
@@ -35,14 +35,16 @@ import (
 //
 //   - the estimate decays with time (half-life shedHalfLife) when no
 //     request feeds it, so old evidence stops shutting the route;
-//   - while a route sheds and none of its requests has ended for
-//     shedProbeEvery (nothing refreshes the estimate), one request at a
-//     time runs as a probe: a slow probe keeps the route shedding, a fast
-//     one replaces the estimate at once, so the route opens within one
-//     probe of the load falling, not after a slow moving average has
-//     caught up. Under a sustained overload the requests that run keep
-//     the estimate fresh, and no probe is spent on an answer that would
-//     come too late.
+//   - while a route sheds and none of its requests is running (nothing
+//     will refresh the estimate, and the route sits idle), one request at
+//     a time, at most every shedProbeEvery, runs as a probe: a slow probe
+//     keeps the route shedding, a fast one replaces the estimate at once,
+//     so the route opens within one probe of the load falling, not after
+//     a slow moving average has caught up. While requests of the route do
+//     run, they refresh the estimate, and no probe is spent on an answer
+//     that would come too late (a sustained overload); when a handler's
+//     time is mostly its wait for a shared resource, probes keep that
+//     resource from idling while its route sheds.
 //
 // Shedding works only with an estimate, that is while stats are on
 // (Config.DisableStats false); expired requests are shed either way.
@@ -56,9 +58,8 @@ const (
 	// shedHalfLife is the half-life of a route's handler-time estimate
 	// when no request feeds it.
 	shedHalfLife = time.Second
-	// shedProbeEvery is how long a shedding route goes without a request
-	// ending before it lets a probe through, and the least time between
-	// two probes.
+	// shedProbeEvery is the least time between two probes of a shedding
+	// route.
 	shedProbeEvery = 100 * time.Millisecond
 	// shedLogEvery is the least time between two log lines about the
 	// requests shed on one route.
@@ -76,6 +77,7 @@ type routeLoad struct {
 	est   atomic.Int64 // handler time estimate, ns, as of stamp
 	stamp atomic.Int64 // when est was last fed, Unix ns
 
+	running atomic.Int64 // requests of the route running their handler
 	probing atomic.Bool  // a probe is running
 	probeAt atomic.Int64 // when the last probe was let through, Unix ns
 
@@ -109,16 +111,31 @@ func (l *routeLoad) admit(now time.Time, left time.Duration) (run, probe bool, w
 	if l == nil || left >= time.Duration(l.est.Load()) || left >= l.estimate(now) {
 		return true, false, 0
 	}
-	// A probe only when the estimate is stale: while requests of the
-	// route still end (a backlog working off), each feeds it, and a probe
-	// would only be one more request answered too late.
+	// A probe only when no request of the route runs: while some do,
+	// they will feed the estimate, and a probe would only be one more
+	// request answered too late; when none does, the route would sit idle
+	// on an estimate nothing refreshes.
 	ns := now.UnixNano()
-	if last := l.probeAt.Load(); ns-l.stamp.Load() >= int64(shedProbeEvery) && ns-last >= int64(shedProbeEvery) &&
+	if last := l.probeAt.Load(); l.running.Load() == 0 && ns-last >= int64(shedProbeEvery) &&
 		!l.probing.Load() && l.probeAt.CompareAndSwap(last, ns) {
 		l.probing.Store(true)
 		return true, true, 0
 	}
 	return false, false, stats.ShedLate
+}
+
+// begin and end bracket a handler's run: admit probes only a route that
+// has none running.
+func (l *routeLoad) begin() {
+	if l != nil {
+		l.running.Add(1)
+	}
+}
+
+func (l *routeLoad) end() {
+	if l != nil {
+		l.running.Add(-1)
+	}
 }
 
 // observe feeds one handler time, of a request that ended at now, into the

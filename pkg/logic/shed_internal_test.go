@@ -19,9 +19,14 @@ func TestRouteLoadAdmit(t *testing.T) {
 		}
 		return l
 	}
-	probing := func() *routeLoad { // a probe let through at t0+shedProbeEvery, still running
+	busy := func() *routeLoad { // one request running
 		l := slow()
-		if run, probe, _ := l.admit(t0.Add(shedProbeEvery), time.Millisecond); !run || !probe {
+		l.begin()
+		return l
+	}
+	probing := func() *routeLoad { // a probe let through at t0, still running
+		l := slow()
+		if run, probe, _ := l.admit(t0, time.Millisecond); !run || !probe {
 			t.Fatal("no probe")
 		}
 		return l
@@ -43,13 +48,13 @@ func TestRouteLoadAdmit(t *testing.T) {
 		{"time is up", slow, []step{{0, 0, false, false, stats.ShedExpired}}},
 		{"overdue", slow, []step{{0, -time.Second, false, false, stats.ShedExpired}}},
 		{"enough left", slow, []step{{0, 100 * time.Millisecond, true, false, 0}}},
-		{"too little left, estimate fresh: shed", slow, []step{
+		{"too little left, route busy: shed", busy, []step{
 			{0, 50 * time.Millisecond, false, false, stats.ShedLate},
-			{shedProbeEvery / 2, 50 * time.Millisecond, false, false, stats.ShedLate},
+			{2 * shedProbeEvery, 50 * time.Millisecond, false, false, stats.ShedLate},
 		}},
-		{"too little left, estimate stale: one probe, then shed", slow, []step{
-			{shedProbeEvery, 50 * time.Millisecond, true, true, 0},
-			{shedProbeEvery + time.Millisecond, 50 * time.Millisecond, false, false, stats.ShedLate},
+		{"too little left, route idle: one probe, then shed", slow, []step{
+			{0, 50 * time.Millisecond, true, true, 0},
+			{time.Millisecond, 50 * time.Millisecond, false, false, stats.ShedLate},
 		}},
 		{"one probe at a time", probing, []step{
 			{2 * shedProbeEvery, 50 * time.Millisecond, false, false, stats.ShedLate},
@@ -103,12 +108,14 @@ func TestRouteLoadRecovers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l := flood()
+			l.begin() // the flood's last request
 			if run, _, _ := l.admit(t0, timeout); run {
-				t.Fatal("a request ran while the flood's requests still ended")
+				t.Fatal("a request ran while the flood's requests still ran")
 			}
-			p0 := t0.Add(shedProbeEvery)
+			l.end()
+			p0 := t0.Add(time.Millisecond)
 			if run, probe, _ := l.admit(p0, timeout); !run || !probe {
-				t.Fatal("no probe once the flood's requests stopped ending")
+				t.Fatal("no probe once the flood's requests ended")
 			}
 			if tt.probe > 0 {
 				l.observe(p0.Add(tt.probe/100), tt.probe, true)
