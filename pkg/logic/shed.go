@@ -33,8 +33,9 @@ import (
 // overload latch of issue 13). So, as CoDel judges a queue only on fresh
 // evidence and Netflix's concurrency limits keep probing the real latency:
 //
-//   - the estimate decays with time (half-life shedHalfLife) when no
-//     request feeds it, so old evidence stops shutting the route;
+//   - the estimate decays with time (half-life shedHalfLife, once it is
+//     shedFresh old) when no request feeds it, so old evidence stops
+//     shutting the route;
 //   - while a route sheds and none of its requests is running (nothing
 //     will refresh the estimate, and the route sits idle), one request at
 //     a time, at most every shedProbeEvery, runs as a probe: a slow probe
@@ -58,6 +59,10 @@ const (
 	// shedHalfLife is the half-life of a route's handler-time estimate
 	// when no request feeds it.
 	shedHalfLife = time.Second
+	// shedFresh is how long an estimate stays whole before it decays: a
+	// route fed more often than that (a steady load) keeps its moving
+	// average unbiased.
+	shedFresh = 100 * time.Millisecond
 	// shedProbeEvery is the least time between two probes of a shedding
 	// route.
 	shedProbeEvery = 100 * time.Millisecond
@@ -86,13 +91,13 @@ type routeLoad struct {
 }
 
 // estimate returns the handler-time estimate at now, decayed by the time
-// since it was last fed.
+// since it was last fed beyond shedFresh.
 func (l *routeLoad) estimate(now time.Time) time.Duration {
 	est := l.est.Load()
 	if est <= 0 {
 		return 0
 	}
-	age := now.UnixNano() - l.stamp.Load()
+	age := now.UnixNano() - l.stamp.Load() - int64(shedFresh)
 	if age <= 0 {
 		return time.Duration(est)
 	}

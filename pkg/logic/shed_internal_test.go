@@ -61,9 +61,10 @@ func TestRouteLoadAdmit(t *testing.T) {
 			{3 * shedProbeEvery, 50 * time.Millisecond, false, false, stats.ShedLate},
 		}},
 		{"the estimate decays: one half-life later half of it is enough", probing, []step{
-			{shedHalfLife, 41 * time.Millisecond, true, false, 0},
-			{shedHalfLife, 39 * time.Millisecond, false, false, stats.ShedLate},
-			{3 * shedHalfLife, 11 * time.Millisecond, true, false, 0},
+			{shedFresh, 79 * time.Millisecond, false, false, stats.ShedLate}, // whole while fresh
+			{shedFresh + shedHalfLife, 41 * time.Millisecond, true, false, 0},
+			{shedFresh + shedHalfLife, 39 * time.Millisecond, false, false, stats.ShedLate},
+			{shedFresh + 3*shedHalfLife, 11 * time.Millisecond, true, false, 0},
 		}},
 	}
 	for _, tt := range tests {
