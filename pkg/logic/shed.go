@@ -43,9 +43,11 @@ import (
 //     so the route opens within one probe of the load falling, not after
 //     a slow moving average has caught up. While requests of the route do
 //     run, they refresh the estimate, and no probe is spent on an answer
-//     that would come too late (a sustained overload); when a handler's
-//     time is mostly its wait for a shared resource, probes keep that
-//     resource from idling while its route sheds.
+//     that would come too late (a sustained overload).
+//
+// What the estimate cannot undo is work a handler has already started: a
+// handler that waits for a shared resource should bound the wait by
+// Ctx.Deadline, so that requests nobody waits for leave the queue.
 //
 // Shedding works only with an estimate, that is while stats are on
 // (Config.DisableStats false); expired requests are shed either way.
