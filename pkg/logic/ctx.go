@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/fabric"
@@ -69,6 +70,7 @@ type Ctx struct {
 	attrs       url.Values // parsed from meta.Attrs on first use
 	attrsParsed bool
 	event       nats.Header // the event's headers, in an event handler
+	deadline    time.Time   // when the caller stops waiting; zero for never
 }
 
 // NewCtx returns a Ctx for a request with the given metadata, outside any
@@ -79,6 +81,9 @@ type Ctx struct {
 func NewCtx(ctx context.Context, meta fabric.Meta, codec wire.Codec) *Ctx {
 	c := &Ctx{buf: make([]byte, 0, 256)}
 	c.reset(ctx, meta, codec, nil)
+	if meta.Timeout > 0 {
+		c.deadline = time.Now().Add(meta.Timeout)
+	}
 	return c
 }
 
@@ -92,6 +97,7 @@ func (c *Ctx) reset(ctx context.Context, meta fabric.Meta, codec wire.Codec, srv
 	c.ctx, c.meta, c.codec, c.srv = ctx, meta, codec, srv
 	c.attrs, c.attrsParsed = nil, false
 	c.event = nil
+	c.deadline = time.Time{}
 	c.log = nil
 	if srv != nil {
 		c.log = srv.log
@@ -101,6 +107,20 @@ func (c *Ctx) reset(ctx context.Context, meta fabric.Meta, codec wire.Codec, srv
 // Context returns the request's context; it is cancelled when the server
 // shuts down.
 func (c *Ctx) Context() context.Context { return c.ctx }
+
+// Deadline returns when the request's caller stops waiting for the answer
+// (its fabric.HeaderTimeout counted from the request's arrival), and false
+// when the caller set no timeout. The request's Context does not end
+// then — a handler is never cut off half-way — but a handler that waits
+// for a shared resource (a semaphore, a lock, a pool) can bound the wait
+// with it, so that requests nobody waits for any more do not hold a
+// queue that later ones stand behind:
+//
+//	if d, ok := c.Deadline(); ok {
+//		ctx, cancel = context.WithDeadline(ctx, d)
+//		defer cancel()
+//	}
+func (c *Ctx) Deadline() (time.Time, bool) { return c.deadline, !c.deadline.IsZero() }
 
 // UserID returns the logged-in user, or 0 before login.
 func (c *Ctx) UserID() int64 { return c.meta.UserID }

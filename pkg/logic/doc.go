@@ -26,9 +26,22 @@
 // goroutine of its own that exists only while it has work, so requests of
 // one user never race and never reorder, different users run in parallel,
 // and a slow handler blocks nobody but its own user. There is no shared
-// worker pool to exhaust. Each executor's queue is bounded (Config.MaxPending);
-// a request beyond the bound is answered at once with a "server busy"
-// error instead of being dropped.
+// worker pool to exhaust. Each executor's queue is bounded (Config.MaxPending),
+// and so are the requests received and not yet dispatched (Config.Inbound,
+// inbound.go); a request beyond either bound is answered at once with a
+// "server busy" error instead of being dropped.
+//
+// # Overload
+//
+// A request whose caller stops waiting (fabric.HeaderTimeout) before its
+// handler would be done is shed when it leaves its queue: answered
+// ErrExpired without running. Whether it would be done in time is judged on
+// the route's handler-time estimate, which decays with time and is
+// re-probed by one request at a time while the route sheds, so a route
+// opens again by itself once a flood is over (shed.go). Every request
+// answered without running its handler is counted per route and reason
+// (stats.ShedReason) and logged, at most once per route every 10 s.
+// Ctx.Deadline tells a handler when its caller stops waiting.
 //
 // Named keys (Ctx.Exec, Server.Exec) are executors of their own for state
 // several users share — a room, a match: functions submitted for one key

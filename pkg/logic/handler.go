@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"sync/atomic"
-	"time"
 
 	"github.com/iogo-dev/iogo/pkg/errs"
 	"github.com/iogo-dev/iogo/pkg/registry"
@@ -43,30 +41,10 @@ type Route struct {
 	File string
 	Line int
 
-	// est is the route's recent handler time in nanoseconds (a moving
-	// average kept with the stats), shared by the copies of a table's
-	// route; nil outside a Table.
-	est *atomic.Int64
-}
-
-// late reports whether a request with left time until its caller stops
-// waiting would be answered too late: left is gone, or shorter than the
-// route's recent handler time (known only while stats are on).
-func (r *Route) late(left time.Duration) bool {
-	if left <= 0 {
-		return true
-	}
-	return r.est != nil && left < time.Duration(r.est.Load())
-}
-
-// observeTime folds one handler time into the route's moving average
-// (weight 1/8). Concurrent updates may lose one another: it is an estimate.
-func (r *Route) observeTime(took time.Duration) {
-	if r.est == nil {
-		return
-	}
-	old := r.est.Load()
-	r.est.Store(old + (int64(took)-old)/8)
+	// load is the route's handler-time estimate and shed counts
+	// (shed.go), shared by the copies of a table's route; nil outside a
+	// Table.
+	load *routeLoad
 }
 
 // CmdMerge returns the merged route, cmd<<16 | sub.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -69,8 +70,10 @@ type Config struct {
 	// MaxPending bounds the requests waiting per user; default
 	// DefaultMaxPending.
 	MaxPending int
-	// Inbound is the capacity of the buffer between the broker connection
-	// and the dispatch loop; default DefaultInbound.
+	// Inbound bounds the requests received and not yet handed to an
+	// executor; default DefaultInbound. A request beyond it is answered
+	// ErrBusy at once and counted (stats.ShedInbound), never dropped
+	// (inbound.go).
 	Inbound int
 	// ShutdownTimeout bounds how long Run waits for in-flight requests when
 	// its context ends; default DefaultShutdownTimeout.
@@ -164,10 +167,17 @@ type Server struct {
 	nc        *nats.Conn
 	ownConn   bool
 	client    *Client
-	in        chan *nats.Msg
+	in        chan *nats.Msg // the hand-off from the broker connection (inbound.go)
+	inbox     *inbox
 	subs      []*nats.Subscription
-	events    eventSubs // event-bus subscriptions (event.go)
+	events    eventSubs            // event-bus subscriptions (event.go)
+	watched   []*nats.Subscription // every core subscription, for drop counts; fixed at Start
 	startedAt time.Time
+
+	unroutedN      atomic.Uint64 // requests refused before any route (inbound.go)
+	unroutedLast   atomic.Uint64 // unroutedN at the last log line
+	unroutedLogged atomic.Int64  // the last log line, Unix ns
+	droppedMax     atomic.Uint64 // the drop count last logged
 
 	status chan nats.Status // connection events for the heartbeats
 	hbStop chan struct{}    // closed to end the heartbeats
@@ -312,7 +322,8 @@ func (s *Server) Start(ctx context.Context) error {
 			return fmt.Errorf("logic: publish routes: %w", err)
 		}
 	}
-	s.in = make(chan *nats.Msg, s.cfg.Inbound)
+	s.in = make(chan *nats.Msg, max(s.cfg.Inbound, handoffMin))
+	s.inbox = newInbox(s.cfg.Inbound)
 	for _, r := range s.table.Routes() {
 		sub, err := s.nc.ChanQueueSubscribe(fabric.Request(r.Cmd, r.Sub), fabric.Queue(s.cfg.Service), s.in)
 		if err != nil {
@@ -332,6 +343,7 @@ func (s *Server) Start(ctx context.Context) error {
 		s.abort()
 		return err
 	}
+	s.watched = append(slices.Clip(s.subs), s.events.subs...)
 	if err := s.flush(ctx); err != nil {
 		s.abort()
 		return err
@@ -350,6 +362,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("logic: register instance: %w", err)
 	}
 	s.hbCtx, s.hbEnd = context.WithCancel(s.ctx)
+	go s.intake()
 	go s.loop()
 	go s.heartbeats(s.status)
 	s.running.Store(true)
@@ -530,36 +543,15 @@ func (s *Server) abort() {
 	}
 }
 
-// loop hands every request to its user's executor in delivery order.
-func (s *Server) loop() {
-	defer close(s.loopDone)
-	for {
-		select {
-		case msg := <-s.in:
-			s.dispatch(msg)
-		case <-s.stop:
-			for {
-				select {
-				case msg := <-s.in:
-					s.dispatch(msg)
-				default:
-					return
-				}
-			}
-		}
-	}
-}
-
 func (s *Server) dispatch(msg *nats.Msg) {
 	meta, err := fabric.ParseMeta(msg.Header)
 	if err != nil {
-		s.log.Warn("request with bad metadata", slog.String("subject", msg.Subject), slog.Any("error", err))
-		s.respondError(msg, errs.ErrSystem)
+		s.unrouted(msg, err, errs.ErrSystem) // inbound.go
 		return
 	}
 	r := s.table.Lookup(meta.Cmd, meta.Sub)
 	if r == nil {
-		s.respondError(msg, errs.ErrRouteNotFound)
+		s.unrouted(msg, nil, errs.ErrRouteNotFound)
 		return
 	}
 	t := task{msg: msg, meta: meta, route: r}
@@ -567,8 +559,7 @@ func (s *Server) dispatch(msg *nats.Msg) {
 		t.expires = time.Now().Add(meta.Timeout)
 	}
 	if !s.exec.submit(keyOf(&meta), t) {
-		s.log.Warn("request rejected: user queue full", slog.Int64("user", meta.UserID), slog.String("route", r.String()))
-		s.respondError(msg, ErrBusy)
+		s.shed(&t, stats.ShedBusy, ErrBusy) // the user's queue is full (shed.go)
 	}
 }
 
@@ -579,24 +570,31 @@ func (s *Server) run(t task) {
 		s.runFn(t)
 		return
 	}
-	if !t.expires.IsZero() && t.route.late(time.Until(t.expires)) {
+	var probe bool
+	if !t.expires.IsZero() {
 		// The caller stops waiting before the handler would be done
 		// (or already has): shed the request rather than run work
-		// nobody waits for (back-pressure, so that a backlog drains
-		// fast once the load falls).
-		if s.stats != nil {
-			s.observe(&t, nil, t.at, ErrExpired) // counted as an error of the route
+		// nobody waits for, so that a backlog drains fast once the
+		// load falls (shed.go).
+		now := time.Now()
+		var run bool
+		var why stats.ShedReason
+		if run, probe, why = t.route.load.admit(now, t.expires.Sub(now)); !run {
+			s.shed(&t, why, ErrExpired)
+			return
 		}
-		s.respondError(t.msg, ErrExpired)
-		return
 	}
 	codec, err := wire.CodecFor(t.meta.Codec)
 	if err != nil {
+		if probe {
+			t.route.load.observe(time.Now(), 0, true) // ends the probe
+		}
 		s.respondError(t.msg, errs.ErrValidation.WithMsg(err.Error()))
 		return
 	}
 	c := s.ctxs.Get().(*Ctx)
 	c.reset(s.ctx, t.meta, codec, s)
+	c.deadline = t.expires
 	var span oteltrace.Span
 	if s.tr != nil {
 		span = s.traceRequest(c, t) // tracing.go
@@ -605,9 +603,13 @@ func (s *Server) run(t task) {
 	if s.debug != nil {
 		debugBegan = s.debug.cfg.Now()
 	}
+	t.route.load.begin() // shed.go
 	out, e := t.route.Serve(c, t.msg.Data)
+	t.route.load.end()
 	if s.stats != nil {
-		s.observe(&t, span, t.at, e) // statsrv.go; t.at: when the task began to run
+		// statsrv.go; t.at: when the task began to run
+		took := s.observe(&t, span, t.at, e)
+		t.route.load.observe(t.at.Add(took), took, probe) // shed.go
 	}
 	if s.debug != nil {
 		s.debugRun(t, c, debugBegan, out, e) // debug.go

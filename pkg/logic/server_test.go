@@ -269,7 +269,7 @@ func TestBusy(t *testing.T) {
 		<-release
 		return 0, nil
 	})
-	startLogic(t, ns, r, func(c *logic.Config) { c.MaxPending = 2 })
+	srv := startLogic(t, ns, r, func(c *logic.Config) { c.MaxPending = 2 })
 	var once sync.Once
 	unblock := func() { once.Do(func() { close(release) }) }
 	t.Cleanup(unblock) // runs before the server's shutdown
@@ -289,6 +289,9 @@ func TestBusy(t *testing.T) {
 		if _, rep, _ := gw.next(); rep.Status != 0 {
 			t.Fatalf("status %d", rep.Status)
 		}
+	}
+	if shed := srv.Stats().Routes[0].Shed; shed["busy"] != 1 || len(shed) != 1 {
+		t.Fatalf("shed counts %v, want busy 1", shed)
 	}
 }
 
@@ -510,6 +513,9 @@ func TestExpired(t *testing.T) {
 	}
 	if n := <-started; n != 3 {
 		t.Fatalf("handler ran for %d after the first, want 3 (2 expired)", n)
+	}
+	if shed := srv.Stats().Routes[0].Shed; shed["expired"] != 1 || len(shed) != 1 {
+		t.Fatalf("shed counts %v, want expired 1", shed)
 	}
 }
 

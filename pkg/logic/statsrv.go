@@ -26,12 +26,10 @@ func newRecorder(s *Server) *stats.Recorder {
 }
 
 // observe records request t, which began to run at began and ended now
-// with e (nil for success); span is its server span, nil when not traced.
-func (s *Server) observe(t *task, span oteltrace.Span, began time.Time, e *errs.Error) {
+// with e (nil for success), and returns how long it took; span is its
+// server span, nil when not traced.
+func (s *Server) observe(t *task, span oteltrace.Span, began time.Time, e *errs.Error) time.Duration {
 	took := time.Since(began)
-	if e != ErrExpired {
-		t.route.observeTime(took)
-	}
 	c := stats.Call{Route: t.route.CmdMerge(), End: began.Add(took), Took: took, User: t.meta.UserID}
 	if e != nil {
 		c.Code, c.Msg = e.Code, e.Msg
@@ -45,6 +43,7 @@ func (s *Server) observe(t *task, span oteltrace.Span, began time.Time, e *errs.
 		c.TraceID = trace.RemoteTraceID(t.msg.Header)
 	}
 	s.stats.Record(&c)
+	return took
 }
 
 // Stats returns a snapshot of the server's per-route stats and queues; the
@@ -54,10 +53,11 @@ func (s *Server) Stats() stats.Snapshot {
 		return stats.Snapshot{}
 	}
 	var inbound int64
-	if s.in != nil {
-		inbound = int64(len(s.in))
+	if s.inbox != nil {
+		inbound = s.inbox.n.Load() + int64(len(s.in))
 	}
-	g := stats.Gauges{Queued: s.exec.queued.Load(), Executors: s.exec.active.Load(), Inbound: inbound}
+	g := stats.Gauges{Queued: s.exec.queued.Load(), Executors: s.exec.active.Load(), Inbound: inbound,
+		Dropped: s.dropped(), Unrouted: s.unroutedN.Load()}
 	if n, k := s.exec.longest(); n > 0 {
 		g.LongestQueue, g.LongestKey = n, k.String()
 	}

@@ -3,7 +3,6 @@ package logic
 import (
 	"fmt"
 	"slices"
-	"sync/atomic"
 )
 
 // A RouteSource supplies the routes a logic server serves; *route.Router is
@@ -44,7 +43,7 @@ func NewTable(routes []Route) (*Table, error) {
 		if r.Handler == nil {
 			return nil, fmt.Errorf("logic: route %s has no handler", r)
 		}
-		r.est = new(atomic.Int64)
+		r.load = new(routeLoad)
 		if int(r.Cmd) >= len(t.cmds) {
 			t.cmds = append(t.cmds, make([][]*Route, int(r.Cmd)+1-len(t.cmds))...)
 		}

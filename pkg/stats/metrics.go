@@ -97,6 +97,15 @@ var (
 		"Requests served per route.", []string{"service", "instance", "route"}, nil)
 	descErrors = prometheus.NewDesc("iogo_route_errors_total",
 		"Requests that failed per route and error code.", []string{"service", "instance", "route", "code"}, nil)
+	descShed = prometheus.NewDesc("iogo_route_shed_total",
+		"Requests answered without running their handler, per route and reason (expired, late, busy, inbound).",
+		[]string{"service", "instance", "route", "reason"}, nil)
+	descDropped = prometheus.NewDesc("iogo_logic_dropped_total",
+		"Messages the broker client dropped before a logic server saw them (full subscription buffer); never answered.",
+		[]string{"service", "instance"}, nil)
+	descUnrouted = prometheus.NewDesc("iogo_logic_unrouted_total",
+		"Requests a logic server answered with an error before finding a route (bad metadata, unknown route).",
+		[]string{"service", "instance"}, nil)
 	descLatency = prometheus.NewDesc("iogo_route_duration_seconds",
 		"Time to serve a request per route.", []string{"service", "instance", "route"}, nil)
 	descQueued = prometheus.NewDesc("iogo_executor_queued",
@@ -126,7 +135,7 @@ func NewCollector(nc *nats.Conn) *Collector { return &Collector{nc: nc} }
 
 // Describe sends the descriptions of the metrics.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descCalls, descErrors, descLatency, descQueued, descExecutors, descInbound, descLongest, descWait, descRun, descUp} {
+	for _, d := range []*prometheus.Desc{descCalls, descErrors, descShed, descDropped, descUnrouted, descLatency, descQueued, descExecutors, descInbound, descLongest, descWait, descRun, descUp} {
 		ch <- d
 	}
 }
@@ -139,6 +148,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descQueued, prometheus.GaugeValue, float64(s.Queued), s.Service, s.Instance)
 		ch <- prometheus.MustNewConstMetric(descExecutors, prometheus.GaugeValue, float64(s.Executors), s.Service, s.Instance)
 		ch <- prometheus.MustNewConstMetric(descInbound, prometheus.GaugeValue, float64(s.Inbound), s.Service, s.Instance)
+		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(s.Dropped), s.Service, s.Instance)
+		ch <- prometheus.MustNewConstMetric(descUnrouted, prometheus.CounterValue, float64(s.Unrouted), s.Service, s.Instance)
 		ch <- prometheus.MustNewConstMetric(descLongest, prometheus.GaugeValue, float64(s.LongestQueue), s.Service, s.Instance)
 		ch <- constHistogram(descWait, s.Buckets, s.Wait.Counts, s.Wait.Count, s.Wait.Seconds, s.Service, s.Instance)
 		ch <- constHistogram(descRun, s.Buckets, s.Run.Counts, s.Run.Count, s.Run.Seconds, s.Service, s.Instance)
@@ -146,6 +157,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descCalls, prometheus.CounterValue, float64(r.Calls), s.Service, s.Instance, r.Route)
 			for code, n := range r.Errors {
 				ch <- prometheus.MustNewConstMetric(descErrors, prometheus.CounterValue, float64(n), s.Service, s.Instance, r.Route, code)
+			}
+			for reason, n := range r.Shed {
+				ch <- prometheus.MustNewConstMetric(descShed, prometheus.CounterValue, float64(n), s.Service, s.Instance, r.Route, reason)
 			}
 			ch <- constHistogram(descLatency, s.Buckets, r.Latency, r.Calls, r.Seconds, s.Service, s.Instance, r.Route)
 		}

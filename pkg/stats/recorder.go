@@ -87,6 +87,16 @@ type Snapshot struct {
 	Inbound      int64  `json:"inbound"`
 	LongestQueue int64  `json:"longestQueue"`
 	LongestKey   string `json:"longestKey,omitempty"`
+	// Dropped counts the messages (requests and events) that the broker
+	// client library dropped before the server saw them, because a
+	// subscription's buffer was full: nobody answered them. It stays 0
+	// unless the server is starved of CPU for a long time (see
+	// docs/architecture.md, "Failures, rollovers and overload").
+	Dropped uint64 `json:"dropped"`
+	// Unrouted counts the requests answered with an error before any
+	// route was found: bad fabric metadata, or a route this server does
+	// not serve.
+	Unrouted uint64 `json:"unrouted"`
 	// Wait is the time tasks (requests and Exec functions) spent queued on
 	// their executor, Run the time they ran, over every executor of the
 	// instance.
@@ -118,6 +128,10 @@ type RouteStats struct {
 	Calls uint64 `json:"calls"`
 	// Errors counts failed calls by error code.
 	Errors map[string]uint64 `json:"errors,omitempty"`
+	// Shed counts, by ShedReason name, the requests answered without
+	// running the handler (also counted in Calls and Errors, under their
+	// error code).
+	Shed map[string]uint64 `json:"shed,omitempty"`
 	// Latency counts calls per bucket (not cumulative); the last element
 	// counts those slower than the largest bound.
 	Latency []uint64 `json:"latency"`
@@ -164,6 +178,9 @@ type Call struct {
 type Gauges struct {
 	Queued, Executors, Inbound, LongestQueue int64
 	LongestKey                               string
+	// Dropped and Unrouted are counters the server keeps itself
+	// (Snapshot.Dropped, Snapshot.Unrouted).
+	Dropped, Unrouted uint64
 }
 
 // Recorder counts one logic server's requests and executor tasks.
@@ -187,6 +204,7 @@ type routeStat struct {
 	hrErrors  *Series
 	mu        sync.Mutex // guards errors
 	errors    map[int32]uint64
+	shed      [NumShedReasons]atomic.Uint64
 }
 
 // histogram is the lock-free form of Histogram; its count is the sum of
@@ -280,6 +298,17 @@ func (r *Recorder) Record(c *Call) {
 	}
 }
 
+// Shed counts one request of route merge answered without running its
+// handler, for reason; the request itself is recorded by Record, as an
+// error. Unknown routes and reasons are ignored. It takes no lock.
+func (r *Recorder) Shed(merge int32, reason ShedReason) {
+	st := r.routes[merge]
+	if st == nil || int(reason) >= NumShedReasons {
+		return
+	}
+	st.shed[reason].Add(1)
+}
+
 // ObserveTask records one executor task that waited wait in its queue,
 // then ran for run.
 func (r *Recorder) ObserveTask(wait, run time.Duration) {
@@ -294,6 +323,7 @@ func (r *Recorder) Snapshot(g Gauges) Snapshot {
 		Service: r.cfg.Service, Instance: r.cfg.Instance, Time: now.UTC(),
 		Queued: g.Queued, Executors: g.Executors, Inbound: g.Inbound,
 		LongestQueue: g.LongestQueue, LongestKey: g.LongestKey,
+		Dropped: g.Dropped, Unrouted: g.Unrouted,
 		Wait: r.wait.snapshot(), Run: r.run.snapshot(),
 		Buckets:      Buckets[:],
 		Routes:       make([]RouteStats, 0, len(r.order)),
@@ -321,6 +351,14 @@ func (r *Recorder) Snapshot(g Gauges) Snapshot {
 			}
 		}
 		st.mu.Unlock()
+		for i := range st.shed {
+			if n := st.shed[i].Load(); n > 0 {
+				if rs.Shed == nil {
+					rs.Shed = make(map[string]uint64, NumShedReasons)
+				}
+				rs.Shed[ShedReason(i).String()] = n
+			}
+		}
 		s.Routes = append(s.Routes, rs)
 	}
 	return s

@@ -187,3 +187,47 @@ func BenchmarkRecord(b *testing.B) {
 		})
 	}
 }
+
+// TestShed: sheds are counted per route and reason, and the server's own
+// counters pass through the snapshot.
+func TestShed(t *testing.T) {
+	const a, b = int32(1<<16 | 0), int32(1<<16 | 1)
+	tests := []struct {
+		name  string
+		sheds []stats.ShedReason
+		route int32
+		want  map[string]uint64
+	}{
+		{"none", nil, a, nil},
+		{"one reason", []stats.ShedReason{stats.ShedLate, stats.ShedLate}, a, map[string]uint64{"late": 2}},
+		{"every reason", []stats.ShedReason{stats.ShedExpired, stats.ShedLate, stats.ShedBusy, stats.ShedInbound},
+			b, map[string]uint64{"expired": 1, "late": 1, "busy": 1, "inbound": 1}},
+		{"unknown reason ignored", []stats.ShedReason{stats.ShedReason(99)}, a, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := stats.NewRecorder(stats.Config{Service: "s", Instance: "s-1", Routes: []int32{a, b}})
+			for _, why := range tt.sheds {
+				r.Shed(tt.route, why)
+				r.Shed(77, why) // unknown route: ignored
+			}
+			s := r.Snapshot(stats.Gauges{Dropped: 3, Unrouted: 4})
+			if s.Dropped != 3 || s.Unrouted != 4 {
+				t.Fatalf("dropped %d, unrouted %d; want 3, 4", s.Dropped, s.Unrouted)
+			}
+			got := map[string]map[string]uint64{}
+			for _, rs := range s.Routes {
+				if rs.Shed != nil {
+					got[rs.Route] = rs.Shed
+				}
+			}
+			want := map[string]map[string]uint64{}
+			if tt.want != nil {
+				want[fmt.Sprintf("%d-%d", tt.route>>16, tt.route&0xffff)] = tt.want
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("shed %v, want %v", got, want)
+			}
+		})
+	}
+}

@@ -160,6 +160,7 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 	fs.StringVar(&cfg.InstanceID, "id", "", "instance ID, a NATS subject token (default: service-random)")
 	fs.StringVar(&cfg.Version, "version", "", "version reported in the service registry")
 	fs.IntVar(&cfg.MaxPending, "max-pending", logic.DefaultMaxPending, "requests allowed to wait per user")
+	fs.IntVar(&cfg.Inbound, "inbound", logic.DefaultInbound, `requests received and not yet dispatched; more are answered "server busy"`)
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", logic.DefaultShutdownTimeout, "how long shutdown waits for in-flight requests")
 	fs.DurationVar(&cfg.StartTimeout, "start-timeout", 0, "give up if not serving within this time; 0 = wait for a broker until interrupted")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
