@@ -225,3 +225,14 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	}
 }
+
+// withCallerDeadline returns ctx carrying the time c's caller stops
+// waiting (logic.Ctx.Deadline), which bounds a wait for a hash slot. It
+// is a value, not ctx's own deadline: store writes of a request still run
+// to their end once they have begun.
+func withCallerDeadline(ctx context.Context, c *logic.Ctx) context.Context {
+	if dl, ok := c.Deadline(); ok {
+		return context.WithValue(ctx, deadlineKey{}, dl)
+	}
+	return ctx
+}

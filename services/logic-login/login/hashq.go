@@ -100,7 +100,14 @@ func (h *hashQueue) acquire(ctx context.Context, class hashClass, addr string) (
 	h.dispatch()
 	h.mu.Unlock()
 
-	timer := time.NewTimer(h.lim.wait)
+	wait := h.lim.wait
+	if dl, ok := callerDeadline(ctx); ok {
+		// Nobody takes the answer after the caller's deadline: a hash
+		// queued for a caller that has gone would only keep the slots
+		// busy after a flood.
+		wait = min(wait, time.Until(dl))
+	}
+	timer := time.NewTimer(max(wait, 0))
 	defer timer.Stop()
 	var err error
 	select {
@@ -272,4 +279,13 @@ func (f *fairQueue) drop(i int) {
 	if i < f.next {
 		f.next--
 	}
+}
+
+// deadlineKey is the context key of a request's caller deadline.
+type deadlineKey struct{}
+
+// callerDeadline returns the caller deadline withCallerDeadline put in ctx.
+func callerDeadline(ctx context.Context) (time.Time, bool) {
+	dl, ok := ctx.Value(deadlineKey{}).(time.Time)
+	return dl, ok
 }

@@ -299,7 +299,7 @@ func (m *Module) register(c *logic.Ctx, req *loginpb.Register) (*loginpb.User, e
 	if err != nil {
 		return nil, err
 	}
-	ctx, addr, ip := c.Context(), clientAddr(c), clientIP(c)
+	ctx, addr, ip := withCallerDeadline(c.Context(), c), clientAddr(c), clientIP(c)
 	if err := m.hotSignup(false, addr); err != nil {
 		return nil, err
 	}
@@ -327,7 +327,7 @@ func (m *Module) passwordLogin(c *logic.Ctx, req *loginpb.PasswordLogin) (*login
 	if len(req.Username) > 64 || len(req.Password) > maxPassword {
 		return nil, ErrBadCredentials
 	}
-	ctx, addr := c.Context(), clientAddr(c)
+	ctx, addr := withCallerDeadline(c.Context(), c), clientAddr(c)
 	if m.hash.q.refuses(hashLogin, addr) {
 		m.hashErr(errBusy, addr)
 		return nil, errBusy
@@ -460,7 +460,7 @@ func (m *Module) linkPassword(c *logic.Ctx, req *loginpb.LinkPassword) (*loginpb
 	if err := checkPassword(req.Password); err != nil {
 		return nil, err
 	}
-	a, err := m.linkUsername(c.Context(), clientAddr(c), c.UserID(), req.Username, req.Password)
+	a, err := m.linkUsername(withCallerDeadline(c.Context(), c), clientAddr(c), c.UserID(), req.Username, req.Password)
 	if err != nil {
 		return nil, err
 	}
