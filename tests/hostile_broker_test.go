@@ -106,11 +106,13 @@ func TestHostileBrokerSplitRoles(t *testing.T) {
 	}
 	b := startProc(t, "broker", "broker", args...)
 	brokers := b.ready["nats"]
+	logicCred := []string{"-brokers", brokers, "-user", fabric.RoleLogic, "-password", pw[fabric.RoleLogic]}
 	for _, bin := range bundled {
-		startProc(t, bin, "logic", "-brokers", brokers, "-user", fabric.RoleLogic, "-password", pw[fabric.RoleLogic])
+		startProc(t, bin, "logic", logicCred...)
 	}
+	startProc(t, "testsvc", "logic", append(logicCred, "-id", "svc-1")...) // region calls
 	ext := startProc(t, "external", "external", "-brokers", brokers, "-ws", "127.0.0.1:0", "-tcp", "127.0.0.1:0",
-		"-user", fabric.RoleGate, "-password", pw[fabric.RoleGate])
+		"-user", fabric.RoleGate, "-password", pw[fabric.RoleGate], "-id", "gate-a")
 
 	// Everything works: requests, login (a logic server binds the session
 	// through gate control), the modules' JetStream data, the registry.
@@ -118,6 +120,13 @@ func TestHostileBrokerSplitRoles(t *testing.T) {
 		t.Run(u[:3], func(t *testing.T) { exercise(t, u) })
 	}
 	loginAndWhoAmI(t, ext.ready["ws"], "split")
+	// A region call from a logic server to every gate: the gate
+	// acknowledges, then answers.
+	c := tlsDial(t, ext.ready["tcp"])
+	tlsWaitRoute(t, c, cmdRegion, regionSessions)
+	if got := tlsCall[string, []string](t, c, cmdRegion, regionSessions, ""); !slices.Equal(got, []string{"gate-a=1"}) {
+		t.Fatalf("region call: sessions per gate %q, want [gate-a=1]", got)
+	}
 	if v := violations(b.log()); len(v) > 0 {
 		t.Fatalf("the services' own traffic broke a permission:\n%s", strings.Join(v, "\n"))
 	}

@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
@@ -89,6 +90,11 @@ func frameworkStreamAdmin() []string {
 	return out
 }
 
+// responseTTL is how long after receiving a request a client may still
+// reply to it. It bounds the broker's table of allowed replies; a reply
+// later than any caller's timeout is useless anyway.
+const responseTTL = 2 * time.Minute
+
 // microAll covers the NATS micro service subjects: $SRV.PING, .INFO and
 // .STATS, each also per service name and per instance.
 const microAll = "$SRV.>"
@@ -96,15 +102,15 @@ const microAll = "$SRV.>"
 // rolePerms returns the permissions of role, built fresh on each call.
 // See [Permissions] for what each role may do and why.
 func rolePerms(role string) (*server.Permissions, bool) {
-	perm := func(pubAllow, pubDeny, subAllow []string, responses bool) *server.Permissions {
+	// responses is the number of replies allowed to each request received
+	// (0: none), within responseTTL.
+	perm := func(pubAllow, pubDeny, subAllow []string, responses int) *server.Permissions {
 		p := &server.Permissions{
 			Publish:   &server.SubjectPermission{Allow: pubAllow, Deny: pubDeny},
 			Subscribe: &server.SubjectPermission{Allow: subAllow},
 		}
-		if responses {
-			// One reply per request received, within the server's default
-			// time (2 minutes): control replies, service replies, stats.
-			p.Response = &server.ResponsePermission{MaxMsgs: 1}
+		if responses > 0 {
+			p.Response = &server.ResponsePermission{MaxMsgs: responses, Expires: responseTTL}
 		}
 		return p
 	}
@@ -130,7 +136,9 @@ func rolePerms(role string) (*server.Permissions, bool) {
 			fabric.AnyExternal,
 			microAll, fabric.AnyStats, // its stats service
 		}
-		return perm(pub, nil, sub, true), true
+		// Two replies: a region call to every gate gets an acknowledgement
+		// first, then the answer (fabric.HeaderAck).
+		return perm(pub, nil, sub, 2), true
 	case fabric.RoleLogic:
 		pub := []string{
 			fabric.AnyRequest, fabric.AnyAll, // Call, Send, CallAll
@@ -146,7 +154,7 @@ func rolePerms(role string) (*server.Permissions, bool) {
 			fabric.AnyEvent,
 			microAll, fabric.AnyStats,
 		}
-		return perm(pub, frameworkStreamAdmin(), sub, true), true
+		return perm(pub, frameworkStreamAdmin(), sub, 1), true
 	case fabric.RoleTool:
 		pub := []string{microAll, fabric.AnyStats}
 		pub = append(pub, kvRead(routes)...)
@@ -155,7 +163,7 @@ func rolePerms(role string) (*server.Permissions, bool) {
 		// stays closed.
 		pub = append(pub, jsAPI+"STREAM.INFO."+kvStreamPrefix+bindings)
 		sub := []string{fabric.InboxPrefix(fabric.RoleTool) + ".>"}
-		return perm(pub, nil, sub, false), true
+		return perm(pub, nil, sub, 0), true
 	}
 	return nil, false
 }
@@ -164,7 +172,8 @@ func rolePerms(role string) (*server.Permissions, bool) {
 // (fabric.RoleGate, RoleLogic or RoleTool), or false for another role.
 // Every role subscribes only to its own inboxes (fabric.InboxPrefix), so
 // no role reads the replies meant for another, and replies to the
-// requests it receives with one message each.
+// requests it receives: one message each from a logic server, two from a
+// gate (a region call's acknowledgement and answer).
 //
 //   - A gate publishes players' requests (fabric.AnyRequest,
 //     AnyInstance), kicks on other gates (AnyGateControl), and reads the

@@ -301,6 +301,40 @@ func TestPermissionsReply(t *testing.T) {
 	if m, err := logic.Request(fabric.GateControl("g1"), []byte(`{"op":"bind"}`), permWait); err != nil || string(m.Data) != `{"ok":true}` {
 		t.Fatalf("control request: %v, %v", m, err)
 	}
+
+	// A region call to every gate: the gate acknowledges, then answers,
+	// two messages on the caller's reply subject.
+	region, err := gate.Subscribe(fabric.External(fabric.BizSessions), func(m *nats.Msg) {
+		_ = m.Respond([]byte("ack"))
+		_ = m.Respond([]byte("answer"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = region.Unsubscribe() }()
+	if err := gate.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	inboxCh := make(chan *nats.Msg, 2)
+	reply := logic.NewInbox()
+	rsub, err := logic.ChanSubscribe(reply, inboxCh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rsub.Unsubscribe() }()
+	if err := logic.PublishRequest(fabric.External(fabric.BizSessions), reply, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ack", "answer"} {
+		select {
+		case m := <-inboxCh:
+			if string(m.Data) != want {
+				t.Fatalf("region reply %q, want %q", m.Data, want)
+			}
+		case <-time.After(permWait):
+			t.Fatalf("no region reply %q", want)
+		}
+	}
 }
 
 // TestRoleUsersConnect checks who may connect: the role users over TCP,
