@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -21,8 +22,14 @@ func TestCLI(t *testing.T) {
 	waitServed(t, d.ready["ws"])
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	// The dev broker's listener takes the tool credential it printed.
+	tool, err := url.Parse(d.ready["nats-tool"])
+	if err != nil || tool.User == nil {
+		t.Fatalf("no tool credential in the ready line: %v (%v)", d.ready, err)
+	}
+	password, _ := tool.User.Password()
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "iogo"), "cli",
-		"-url", d.ready["ws"], "-brokers", d.ready["nats"], "-history", "")
+		"-url", d.ready["ws"], "-brokers", d.ready["nats"], "-user", tool.User.Username(), "-password", password, "-history", "")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

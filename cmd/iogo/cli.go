@@ -23,6 +23,7 @@ import (
 	"github.com/iogo-dev/iogo/pkg/wire"
 	loginpb "github.com/iogo-dev/iogo/proto/login"
 	"github.com/iogo-dev/iogo/services/logic-login/login"
+	"github.com/nats-io/nats.go"
 )
 
 const cliHelp = `Commands:
@@ -85,9 +86,10 @@ func runCLI(ctx context.Context, args []string, lookupEnv func(string) (string, 
 	fs.SetOutput(stderr)
 	fs.StringVar(&url, "url", "ws://127.0.0.1:10100/websocket", `external server to connect to at start (ws://, wss://, tcp://, tls://, kcp://); "" = none (use connect)`)
 	tlsOpts := tlsFlags(fs) // tlsflags.go
-	fs.StringVar(&brokers, "brokers", "", "NATS broker URLs: list routes and their types from the route registry (iogo dev: nats://127.0.0.1:4222)")
+	fs.StringVar(&brokers, "brokers", "", "NATS broker URLs: list routes and their types from the route registry, as a tool (iogo dev -nats prints the URL and the tool's credentials)")
 	fs.DurationVar(&timeout, "timeout", 5*time.Second, "request timeout")
 	fs.StringVar(&historyFile, "history", defaultHistoryFile(), `history file of the interactive console; "" = none`)
+	auth := svcmain.BrokerAuth(fs)
 	svcmain.AnnotateEnv(fs, "IOGO_CLI_")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: iogo cli [flags]\n\nAn interactive console client: connect, log in, list routes, call them with JSON\n"+
@@ -102,6 +104,10 @@ func runCLI(ctx context.Context, args []string, lookupEnv func(string) (string, 
 	var dial []client.Option
 	if err == nil {
 		dial, err = tlsOpts()
+	}
+	var authOpts []nats.Option
+	if err == nil {
+		authOpts, err = auth()
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "iogo cli:", err)
@@ -132,7 +138,7 @@ func runCLI(ctx context.Context, args []string, lookupEnv func(string) (string, 
 	}
 	if brokers != "" {
 		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		if err := con.book.loadRegistry(lctx, brokers); err != nil {
+		if err := con.book.loadRegistry(lctx, brokers, authOpts); err != nil {
 			con.printf("route registry at %s unreachable (%v): showing the bundled routes\n", brokers, err)
 		}
 		cancel()

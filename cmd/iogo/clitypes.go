@@ -73,8 +73,8 @@ func bundledBook() *typeBook {
 // loadRegistry reads the routes, pushes and descriptors from the route
 // registry at the NATS URLs in brokers. Routes found there replace the
 // bundled ones; descriptors make unlinked types resolvable.
-func (b *typeBook) loadRegistry(ctx context.Context, brokers string) error {
-	nc, err := nats.Connect(brokers, nats.Name("iogo cli"), nats.Timeout(2*time.Second), nats.MaxReconnects(0))
+func (b *typeBook) loadRegistry(ctx context.Context, brokers string, auth []nats.Option) error {
+	nc, err := connectTool(brokers, "iogo cli", 2*time.Second, auth)
 	if err != nil {
 		return err
 	}

@@ -2,18 +2,21 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"text/tabwriter"
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/broker"
 	"github.com/iogo-dev/iogo/pkg/external"
+	"github.com/iogo-dev/iogo/pkg/fabric"
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/svcmain"
 	"github.com/iogo-dev/iogo/pkg/trace"
@@ -23,9 +26,12 @@ import (
 
 // devConfig configures `iogo dev`.
 type devConfig struct {
-	WSAddr   string // WebSocket listen address; "" = off
-	TCPAddr  string // TCP listen address; "" = off
-	NATSAddr string // broker client listener host:port; "" = in-process only
+	WSAddr  string // WebSocket listen address; "" = off
+	TCPAddr string // TCP listen address; "" = off
+	// NATSAddr is the broker's client listener host:port; "" = none, the
+	// components connect in-process only. A listener requires the
+	// credentials generated at start (devStack.creds), one per role.
+	NATSAddr string
 	// Redis, when set, keeps the modules' data in Redis instead of the
 	// broker's JetStream.
 	Redis string
@@ -90,6 +96,19 @@ type devStack struct {
 	modules []svcmain.Module
 	closers []func() error // store clients
 	conns   []*nats.Conn
+	// creds are the users of the broker's listener, one per role, in the
+	// order of fabric.Roles; none without a listener.
+	creds []broker.User
+}
+
+// devCredentials returns a user per role with a random password, new at
+// every start of `iogo dev`.
+func devCredentials() []broker.User {
+	var users []broker.User
+	for _, r := range fabric.Roles() {
+		users = append(users, broker.User{Role: r, Name: r, Password: rand.Text()})
+	}
+	return users
 }
 
 // startDev starts the whole stack; on failure it stops what it started.
@@ -103,12 +122,14 @@ func startDev(ctx context.Context, cfg devConfig) (_ *devStack, err error) {
 			return nil, fmt.Errorf("-nats: %w", err)
 		}
 		bcfg.Host, bcfg.Port = host, port
+		// Never an open listener: every client authenticates as a role.
+		bcfg.Users = devCredentials()
 	}
 	b, err := broker.New(bcfg)
 	if err != nil {
 		return nil, err
 	}
-	d := &devStack{broker: b}
+	d := &devStack{broker: b, creds: bcfg.Users}
 	defer func() {
 		if err != nil {
 			d.shutdown(context.WithoutCancel(ctx))
@@ -120,7 +141,7 @@ func startDev(ctx context.Context, cfg devConfig) (_ *devStack, err error) {
 	// Logic servers first: the gate's registry view then holds their routes
 	// when it starts, so every route answers once the ready line is out.
 	for _, svc := range devServices() {
-		nc, err := d.conn("iogo-dev " + svc.name)
+		nc, err := d.conn("iogo-dev "+svc.name, fabric.RoleLogic)
 		if err != nil {
 			return nil, err
 		}
@@ -153,7 +174,7 @@ func startDev(ctx context.Context, cfg devConfig) (_ *devStack, err error) {
 		}
 		d.logics = append(d.logics, srv)
 	}
-	gateConn, err := d.conn("iogo-dev external")
+	gateConn, err := d.conn("iogo-dev external", fabric.RoleGate)
 	if err != nil {
 		return nil, err
 	}
@@ -171,8 +192,9 @@ func startDev(ctx context.Context, cfg devConfig) (_ *devStack, err error) {
 	return d, nil
 }
 
-func (d *devStack) conn(name string) (*nats.Conn, error) {
-	nc, err := d.broker.InProcessConn(nats.Name(name))
+// conn connects a component in-process, as a client of role.
+func (d *devStack) conn(name, role string) (*nats.Conn, error) {
+	nc, err := d.broker.InProcessConnAs(role, nats.Name(name))
 	if err != nil {
 		return nil, err
 	}
@@ -225,11 +247,25 @@ func (d *devStack) readyLine() string {
 	}
 	if u := d.broker.ClientURL(); u != "" {
 		kv = append(kv, "nats", u)
+		// nats-<role>: the URL with that role's credentials in it.
+		for _, c := range d.creds {
+			kv = append(kv, "nats-"+c.Role, d.credURL(c))
+		}
 	}
 	if u := d.broker.DashboardURL(); u != "" {
 		kv = append(kv, "metrics", u)
 	}
 	return svcmain.ReadyLine("dev", kv...)
+}
+
+// credURL returns the broker's client URL with c's name and password.
+func (d *devStack) credURL(c broker.User) string {
+	u, err := url.Parse(d.broker.ClientURL())
+	if err != nil {
+		return ""
+	}
+	u.User = url.UserPassword(c.Name, c.Password)
+	return u.String()
 }
 
 // describe writes a human summary: where to connect and what is served.
@@ -245,7 +281,10 @@ func (d *devStack) describe(w io.Writer) {
 		fmt.Fprintf(w, "  TLS        self-signed, SHA-256 %s  (iogo cli/sim -tls-pin)\n", fp)
 	}
 	if u := d.broker.ClientURL(); u != "" {
-		fmt.Fprintf(w, "  Broker     %s  (other services: -brokers %s)\n", u, u)
+		fmt.Fprintf(w, "  Broker     %s  (credentials per role, new at every start:)\n", u)
+		for _, c := range d.creds {
+			fmt.Fprintf(w, "    %-6s %s\n", c.Role, devUsage(c.Role, u, c))
+		}
 	}
 	if u := d.broker.DashboardURL(); u != "" {
 		fmt.Fprintf(w, "  Dashboard  %s  (Prometheus: %smetrics)\n", u, u)
@@ -267,6 +306,20 @@ func (d *devStack) describe(w io.Writer) {
 	tw.Flush()
 }
 
+// devUsage is a command line that connects a program of role to the dev
+// broker at u.
+func devUsage(role, u string, c broker.User) string {
+	auth := fmt.Sprintf("-brokers %s -user %s -password %s", u, c.Name, c.Password)
+	switch role {
+	case fabric.RoleGate:
+		return "go run ./services/external " + auth
+	case fabric.RoleLogic:
+		return "go run ./services/logic-NAME " + auth
+	default:
+		return "iogo cli " + auth
+	}
+}
+
 func runDev(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
 	var cfg devConfig
 	var level string
@@ -274,7 +327,7 @@ func runDev(ctx context.Context, args []string, lookupEnv func(string) (string, 
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.WSAddr, "ws", "127.0.0.1:10100", `WebSocket listen address; "" disables WebSocket`)
 	fs.StringVar(&cfg.TCPAddr, "tcp", "127.0.0.1:10200", `TCP listen address; "" disables TCP`)
-	fs.StringVar(&cfg.NATSAddr, "nats", "127.0.0.1:4222", `broker listen address for services in other processes; "" = in-process only`)
+	fs.StringVar(&cfg.NATSAddr, "nats", "", `broker listen address for services and tools in other processes, such as 127.0.0.1:4222, with credentials generated and printed at start; "" = none (in-process only)`)
 	fs.StringVar(&cfg.Codec, "codec", "protobuf", "default client codec: protobuf or json")
 	fs.Float64Var(&cfg.RateLimit, "rate", external.DefaultRateLimit, "requests per second allowed per connection; -1 = unlimited (load tests)")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")

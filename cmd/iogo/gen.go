@@ -23,6 +23,7 @@ import (
 // genConfig is the flags of `iogo gen`.
 type genConfig struct {
 	lang, out, services, binaries, brokers, root, protocGenES string
+	auth                                                      []nats.Option // credentials for -brokers
 }
 
 // runGen is `iogo gen`: it reads the route tables of services and writes
@@ -38,6 +39,7 @@ func runGen(ctx context.Context, args []string, lookupEnv func(string) (string, 
 	fs.StringVar(&cfg.brokers, "brokers", "", "NATS URL of a running cluster whose registry to read, instead of the bundled services")
 	fs.StringVar(&cfg.root, "source-root", ".", "handler source paths in docs are shown relative to this directory")
 	fs.StringVar(&cfg.protocGenES, "protoc-gen-es", "", "path of protoc-gen-es (npm @bufbuild/protoc-gen-es): with -lang ts, also generate the message code under pb/")
+	auth := svcmain.BrokerAuth(fs)
 	svcmain.AnnotateEnv(fs, "IOGO_GEN_")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: iogo gen -lang LANG -out DIR [flags]\n\n"+
@@ -54,6 +56,9 @@ func runGen(ctx context.Context, args []string, lookupEnv func(string) (string, 
 	}
 	if err == nil && cfg.binaries != "" && cfg.brokers != "" {
 		err = errors.New("-binary and -brokers exclude each other")
+	}
+	if err == nil {
+		cfg.auth, err = auth()
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "iogo gen: %v\n", err)
@@ -114,7 +119,7 @@ func loadServices(ctx context.Context, cfg genConfig) ([]gen.Service, error) {
 		}
 		return out, nil
 	case cfg.brokers != "":
-		return loadRegistryServices(ctx, cfg.brokers)
+		return loadRegistryServices(ctx, cfg.brokers, cfg.auth)
 	}
 	var out []gen.Service
 	for _, d := range devServices() {
@@ -127,9 +132,10 @@ func loadServices(ctx context.Context, cfg genConfig) ([]gen.Service, error) {
 	return out, nil
 }
 
-// loadRegistryServices reads the route registry of a running cluster.
-func loadRegistryServices(ctx context.Context, brokers string) ([]gen.Service, error) {
-	nc, err := nats.Connect(brokers, nats.Name("iogo gen"), nats.Timeout(5*time.Second), nats.MaxReconnects(0))
+// loadRegistryServices reads the route registry of a running cluster,
+// connecting as a tool.
+func loadRegistryServices(ctx context.Context, brokers string, auth []nats.Option) ([]gen.Service, error) {
+	nc, err := connectTool(brokers, "iogo gen", 5*time.Second, auth)
 	if err != nil {
 		return nil, err
 	}

@@ -253,8 +253,12 @@ for v in BROKER_1 BROKER_1_HTTP BROKER_2 BROKER_3 METRICS REDIS \
 	export "IOGO_${v}_PORT="
 done
 IOGO_NATS_PASSWORD=test-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+IOGO_NATS_GATE_PASSWORD=test-gate-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+IOGO_NATS_LOGIC_PASSWORD=test-logic-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+IOGO_NATS_TOOL_PASSWORD=test-tool-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 IOGO_TOKEN_SECRET=test-token-secret-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-export IOGO_NATS_PASSWORD IOGO_TOKEN_SECRET IOGO_NATS_USER=iogo IOGO_IMAGE_PREFIX=iogo IOGO_TAG=local
+export IOGO_NATS_PASSWORD IOGO_NATS_GATE_PASSWORD IOGO_NATS_LOGIC_PASSWORD IOGO_NATS_TOOL_PASSWORD
+export IOGO_TOKEN_SECRET IOGO_NATS_USER=iogo IOGO_IMAGE_PREFIX=iogo IOGO_TAG=local
 
 step "up (project $PROJECT)"
 compose up -d --no-build >"$ART/up.log" 2>&1 || { cat "$ART/up.log" >&2; collect_logs; fail "compose up"; }

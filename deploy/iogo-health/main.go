@@ -12,7 +12,8 @@
 // set (IOGO_LOGIN_ID, or -instance) it waits for that instance. It reads
 // the broker URLs and credentials from the service's own environment
 // variables (IOGO_LOGIN_BROKERS, _USER, _PASSWORD, _NKEY_SEED), so it runs
-// with the service's configuration and needs none of its own.
+// with the service's configuration and needs none of its own: it connects
+// as the service's role (logic), with that role's inbox prefix.
 //
 // It exits 0 when healthy, 1 when not and 2 on bad usage, and prints one
 // line saying why.
@@ -38,6 +39,12 @@ import (
 // metaInstance is the micro metadata key holding an iogo instance ID
 // (pkg/stats.MetaInstance; repeated here to keep this binary small).
 const metaInstance = "iogo.instance"
+
+// logicInbox is the inbox prefix of the logic role
+// (fabric.InboxPrefix(fabric.RoleLogic)): the check connects with the
+// logic service's credentials, and a broker with per-role users answers
+// that role on its own inboxes only.
+const logicInbox = "_INBOX.logic"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
@@ -148,7 +155,7 @@ func checkService(ctx context.Context, service, instance string, s natsSettings)
 	if urls == "" {
 		urls = nats.DefaultURL
 	}
-	opts := []nats.Option{nats.Name("iogo-health " + service), nats.NoReconnect()}
+	opts := []nats.Option{nats.Name("iogo-health " + service), nats.NoReconnect(), nats.CustomInboxPrefix(logicInbox)}
 	if dl, ok := ctx.Deadline(); ok {
 		opts = append(opts, nats.Timeout(time.Until(dl)))
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/iogo-dev/iogo/pkg/broker"
 	"github.com/iogo-dev/iogo/pkg/broker/brokertest"
+	"github.com/iogo-dev/iogo/pkg/fabric"
 	"github.com/iogo-dev/iogo/pkg/stats"
 )
 
@@ -67,8 +68,10 @@ func TestURLTargets(t *testing.T) {
 }
 
 func TestService(t *testing.T) {
-	b := brokertest.Start(t, broker.Config{User: "svc", Password: "secret"})
-	nc, err := nats.Connect(b.ClientURL(), nats.UserInfo("svc", "secret"))
+	// The service's credential is a logic-role user, whose permissions
+	// the check must live with.
+	b := brokertest.Start(t, broker.Config{Users: []broker.User{{Role: fabric.RoleLogic, Name: "svc", Password: "secret"}}})
+	nc, err := nats.Connect(b.ClientURL(), nats.UserInfo("svc", "secret"), nats.CustomInboxPrefix(fabric.InboxPrefix(fabric.RoleLogic)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,5 +114,11 @@ func TestService(t *testing.T) {
 				t.Fatalf("exit %d, want %d; stdout %q (want %q) stderr %q", code, tc.code, out.String(), tc.says, errOut.String())
 			}
 		})
+	}
+}
+
+func TestLogicInbox(t *testing.T) {
+	if want := fabric.InboxPrefix(fabric.RoleLogic); logicInbox != want {
+		t.Fatalf("logicInbox = %q, want %q", logicInbox, want)
 	}
 }

@@ -14,9 +14,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/iogo-dev/iogo/pkg/fabric"
 )
 
 // Lifecycle errors.
@@ -60,8 +63,18 @@ type Broker struct {
 	metrics  *metricsServer // MetricsAddr's server (metrics.go), set by Start
 
 	// internal is the user InProcessConn connects as when the broker
-	// requires authentication: random per process, never shown.
-	internal struct{ user, password string }
+	// requires authentication, roles those InProcessConnAs connects as:
+	// random per process, never shown, in-process connections only.
+	internal credential
+	roles    map[string]credential
+}
+
+// credential is a user name and password.
+type credential struct{ user, password string }
+
+// newCredential returns a random user of the given kind.
+func newCredential(kind string) credential {
+	return credential{user: "iogo-internal-" + kind + "-" + rand.Text()[:8], password: rand.Text()}
 }
 
 // New validates cfg and returns a broker that is not started. It does no I/O.
@@ -76,7 +89,11 @@ func New(cfg Config) (*Broker, error) {
 		fatal: make(chan error, 1),
 		done:  make(chan struct{}),
 	}
-	b.internal.user, b.internal.password = "iogo-internal-"+rand.Text()[:8], rand.Text()
+	b.internal = newCredential("broker")
+	b.roles = make(map[string]credential)
+	for _, r := range fabric.Roles() {
+		b.roles[r] = newCredential(r)
+	}
 	return b, nil
 }
 
@@ -201,12 +218,31 @@ func (b *Broker) serverOptions(storeDir string) (*server.Options, error) {
 		NoSigs:                 true,
 	}
 	if c.Authenticated() {
+		inProcess := map[string]struct{}{jwt.ConnectionTypeInProcess: {}}
 		if c.User != "" {
 			opts.Users = append(opts.Users, &server.User{Username: c.User, Password: c.Password})
 		}
-		opts.Users = append(opts.Users, &server.User{Username: b.internal.user, Password: b.internal.password})
+		opts.Users = append(opts.Users, &server.User{Username: b.internal.user, Password: b.internal.password,
+			AllowedConnectionTypes: inProcess})
+		for _, r := range fabric.Roles() {
+			perms, _ := Permissions(r)
+			cr := b.roles[r]
+			opts.Users = append(opts.Users, &server.User{Username: cr.user, Password: cr.password,
+				Permissions: perms, AllowedConnectionTypes: inProcess})
+		}
 		for _, k := range c.NKeys {
 			opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: k})
+		}
+		for _, u := range c.Users {
+			perms, ok := Permissions(u.Role)
+			if !ok { // Validate has checked them; keep the guard.
+				return nil, fmt.Errorf("%w: unknown role %q", ErrInvalidConfig, u.Role)
+			}
+			if u.NKey != "" {
+				opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: u.NKey, Permissions: perms})
+			} else {
+				opts.Users = append(opts.Users, &server.User{Username: u.Name, Password: u.Password, Permissions: perms})
+			}
 		}
 	}
 	if c.Clustered() {
@@ -429,10 +465,31 @@ func listenerURL(scheme string, addr net.Addr) string {
 
 // InProcessConn connects to the node in-process, without a socket (this
 // works with DontListen too). On a broker that requires authentication it
-// connects as the broker's internal user; opts are applied after that. An in-process connection cannot fail over to
-// another node: services that must survive the loss of this node connect
-// over TCP to a URL list instead.
+// connects as the broker's internal user, which has every permission;
+// opts are applied after that. An in-process connection cannot fail over
+// to another node: services that must survive the loss of this node
+// connect over TCP to a URL list instead.
 func (b *Broker) InProcessConn(opts ...nats.Option) (*nats.Conn, error) {
+	return b.inProcessConn(b.internal, opts)
+}
+
+// InProcessConnAs connects to the node in-process like
+// [Broker.InProcessConn], as a client of role (fabric.RoleGate, RoleLogic,
+// RoleTool): with the role's inbox prefix (fabric.InboxPrefix) and, on a
+// broker that requires authentication, as an internal user of that role,
+// with the role's [Permissions]. `iogo dev` connects each of its
+// components so.
+func (b *Broker) InProcessConnAs(role string, opts ...nats.Option) (*nats.Conn, error) {
+	cr, ok := b.roles[role]
+	if !ok {
+		return nil, fmt.Errorf("broker: in-process connect: unknown role %q", role)
+	}
+	all := make([]nats.Option, 0, len(opts)+1)
+	all = append(all, nats.CustomInboxPrefix(fabric.InboxPrefix(role)))
+	return b.inProcessConn(cr, append(all, opts...))
+}
+
+func (b *Broker) inProcessConn(cr credential, opts []nats.Option) (*nats.Conn, error) {
 	if b.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -443,7 +500,7 @@ func (b *Broker) InProcessConn(opts ...nats.Option) (*nats.Conn, error) {
 	all := make([]nats.Option, 0, len(opts)+2)
 	all = append(all, nats.InProcessServer(srv))
 	if b.cfg.Authenticated() {
-		all = append(all, nats.UserInfo(b.internal.user, b.internal.password))
+		all = append(all, nats.UserInfo(cr.user, cr.password))
 	}
 	all = append(all, opts...)
 	nc, err := nats.Connect("", all...)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -109,8 +110,23 @@ type Config struct {
 	// seed's signature (the -nkey-seed flag of the services), so no secret
 	// crosses the network. Routes are authenticated only by User/Password.
 	NKeys []string
-	// With any of the above set, [Broker.InProcessConn] connects with an
-	// internal user of its own; without, the broker accepts anyone.
+	// User/Password and NKeys have every permission: they are for the
+	// operator (and for a cluster's routes). Services and tools connect
+	// with a user of their role instead.
+
+	// Users are the credentials of the services and tools, each with its
+	// role (fabric.RoleGate, RoleLogic, RoleTool), which decides the
+	// subjects it may publish and subscribe to ([Permissions]): a logic
+	// server cannot receive a gate's control messages or read replies
+	// meant for players, a tool only reads the registry and stats. A
+	// client of a role sets that role's inbox prefix
+	// (fabric.InboxPrefix).
+	Users []User
+	// With any of the above set, or with DontListen, the broker requires
+	// authentication: [Broker.InProcessConn] and [Broker.InProcessConnAs]
+	// then connect as internal users of its own, which accept in-process
+	// connections only. Without, the broker accepts anyone, with every
+	// permission.
 
 	// MaxPayload is the largest message a client may publish, in bytes.
 	// 0 means DefaultMaxPayload: twice the gate's default frame limit
@@ -124,8 +140,11 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Authenticated reports whether clients must authenticate (User or NKeys).
-func (c Config) Authenticated() bool { return c.User != "" || len(c.NKeys) > 0 }
+// Authenticated reports whether clients must authenticate (User, NKeys,
+// Users or DontListen).
+func (c Config) Authenticated() bool {
+	return c.User != "" || len(c.NKeys) > 0 || len(c.Users) > 0 || c.DontListen
+}
 
 // Clustered reports whether c describes a node that takes part in a cluster.
 func (c Config) Clustered() bool { return c.ClusterPort != 0 || len(c.Routes) > 0 }
@@ -148,9 +167,24 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: User and Password must be set together", ErrInvalidConfig)
 	}
 	for _, k := range c.NKeys {
-		if !nkeys.IsValidPublicUserKey(k) {
-			return fmt.Errorf("%w: NKeys: %q is not a public user nkey (U...)", ErrInvalidConfig, k)
+		if err := validNKey(k); err != nil {
+			return fmt.Errorf("%w: NKeys: %w", ErrInvalidConfig, err)
 		}
+	}
+	names := make(map[string]bool)
+	for _, u := range c.Users {
+		if err := u.validate(); err != nil {
+			return fmt.Errorf("%w: Users: %w", ErrInvalidConfig, err)
+		}
+		if u.label() == c.User || names[u.label()] || slices.Contains(c.NKeys, u.NKey) {
+			return fmt.Errorf("%w: Users: %q is given twice", ErrInvalidConfig, u.label())
+		}
+		names[u.label()] = true
+	}
+	if c.Clustered() && c.Authenticated() && c.User == "" && !c.DontListen {
+		// The route port would be open: any process reaching it could join
+		// as a server and bypass every client permission.
+		return fmt.Errorf("%w: a clustered broker with client credentials needs User and Password, which guard its routes", ErrInvalidConfig)
 	}
 	if strings.ContainsAny(c.Name, " \t\r\n") {
 		return fmt.Errorf("%w: Name %q contains white space", ErrInvalidConfig, c.Name)
@@ -203,10 +237,20 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	c.Routes = append([]string(nil), c.Routes...)
+	c.NKeys = append([]string(nil), c.NKeys...)
+	c.Users = append([]User(nil), c.Users...)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c
+}
+
+// validNKey reports whether k is a public user nkey.
+func validNKey(k string) error {
+	if !nkeys.IsValidPublicUserKey(k) {
+		return fmt.Errorf("%q is not a public user nkey (U...)", k)
+	}
+	return nil
 }
 
 // parseRoute parses one route URL; "host:port" gets the nats-route scheme.

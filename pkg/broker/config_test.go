@@ -36,6 +36,22 @@ func TestConfigValidate(t *testing.T) {
 		{name: "route no host", cfg: Config{Routes: []string{":6222"}}, wantErr: "missing host"},
 		{name: "advertise with scheme", cfg: Config{ClientAdvertise: "nats://h:1"}, wantErr: "ClientAdvertise"},
 		{name: "jetstream cluster without routes", cfg: Config{ClusterPort: 6222}, wantErr: "needs Routes"},
+		{name: "role users", cfg: Config{Users: []User{
+			{Role: "gate", Name: "g", Password: "p"}, {Role: "logic", Name: "l", Password: "p"},
+			{Role: "tool", NKey: "UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4"}}}},
+		{name: "clustered role users with route credentials", cfg: Config{Routes: routes, User: "admin", Password: "p",
+			Users: []User{{Role: "gate", Name: "g", Password: "p"}}}},
+		{name: "unknown role", cfg: Config{Users: []User{{Role: "admin", Name: "a", Password: "p"}}}, wantErr: "unknown role"},
+		{name: "role user without password", cfg: Config{Users: []User{{Role: "gate", Name: "g"}}}, wantErr: "name and password"},
+		{name: "role nkey with a password", cfg: Config{Users: []User{{Role: "gate", Password: "p",
+			NKey: "UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4"}}}, wantErr: "no name or password"},
+		{name: "role bad nkey", cfg: Config{Users: []User{{Role: "gate", NKey: "SUAFOO"}}}, wantErr: "public user nkey"},
+		{name: "role user twice", cfg: Config{Users: []User{{Role: "gate", Name: "x", Password: "p"}, {Role: "tool", Name: "x", Password: "q"}}}, wantErr: "twice"},
+		{name: "role user named as the operator", cfg: Config{User: "x", Password: "p", Users: []User{{Role: "gate", Name: "x", Password: "q"}}}, wantErr: "twice"},
+		{name: "clustered role users without route credentials", cfg: Config{Routes: routes,
+			Users: []User{{Role: "gate", Name: "g", Password: "p"}}}, wantErr: "guard its routes"},
+		{name: "clustered nkeys without route credentials", cfg: Config{Routes: routes,
+			NKeys: []string{"UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4"}}, wantErr: "guard its routes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

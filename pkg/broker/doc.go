@@ -23,6 +23,20 @@
 // The package never exits the process, installs no signal handlers and keeps
 // no package-level state.
 //
+// # Roles and permissions
+//
+// Each client connects as a role (fabric.RoleGate, RoleLogic, RoleTool)
+// with a user of its own (Config.Users) and only the subjects its job needs
+// ([Permissions]): a tool reads the registry and stats, a logic server
+// cannot receive a gate's control, pushes or players' replies, a gate
+// cannot serve routes. Each role subscribes to its own inboxes only
+// (fabric.InboxPrefix). Config.User and NKeys are operators with every
+// permission; User also guards the cluster routes. With any credentials,
+// or with DontListen, a client without credentials is refused, and the
+// broker's own connections ([Broker.InProcessConn], and
+// [Broker.InProcessConnAs] for a role) use random internal users that
+// accept in-process connections only.
+//
 // # Concurrency and ownership
 //
 // All methods of [Broker] are safe for concurrent use. The broker owns the

@@ -53,7 +53,7 @@ type ControlReply struct {
 
 // GateControl is the subject of control requests to one external server,
 // about one of its sessions.
-func GateControl(gateID string) string { return "iogo.gate." + gateID + ".ctl" }
+func GateControl(gateID string) string { return prefixGate + gateID + ".ctl" }
 
 // HeaderAttrs carries a session's attributes on each request it sends, as
 // URL-query encoding (k1=v1&k2=v2); absent when there are none.

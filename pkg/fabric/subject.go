@@ -13,6 +13,7 @@ const (
 	prefixUser  = "iogo.user."
 	prefixEvent = "iogo.event."
 	prefixExt   = "iogo.ext."
+	prefixGate  = "iogo.gate."
 
 	// PushAll is the subject every external server listens on for a
 	// broadcast to every connected user.

@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/iogo-dev/iogo/pkg/eventbus"
+	"github.com/iogo-dev/iogo/pkg/fabric"
 	"github.com/iogo-dev/iogo/pkg/gen"
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/stats"
@@ -257,6 +258,7 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 		fmt.Fprintf(stderr, "%s: %v\n", spec.Service, err)
 		return ExitUsage
 	}
+	cfg.NATSOptions = append(cfg.NATSOptions, RoleOption(fabric.RoleLogic))
 	cfg.NATSOptions = append(cfg.NATSOptions, authOpts...)
 	// OTLP tracing when OTEL_EXPORTER_OTLP_ENDPOINT is set (package trace).
 	tp, stopTracing, err := trace.Setup(ctx, spec.Service, cfg.InstanceID)

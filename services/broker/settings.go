@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/broker"
+	"github.com/iogo-dev/iogo/pkg/fabric"
 	"github.com/iogo-dev/iogo/pkg/svcmain"
 )
 
@@ -23,6 +24,20 @@ type settings struct {
 	logLevel     slog.Level
 	startTimeout time.Duration // 0 = wait for the cluster as long as it takes
 	noAuth       bool          // -no-auth: unauthenticated clients allowed on any host
+}
+
+// roleFlags are the credential flags of one client role.
+type roleFlags struct{ user, password, nkeys string }
+
+// roleDoc says who connects as role, for the flags' usage.
+func roleDoc(role string) string {
+	switch role {
+	case fabric.RoleGate:
+		return "external servers"
+	case fabric.RoleLogic:
+		return "logic services"
+	}
+	return "iogo cli, iogo gen, dashboards"
 }
 
 // loopback reports whether host only accepts connections from this
@@ -63,9 +78,17 @@ func parseSettings(args []string, lookupEnv func(string) (string, bool), out io.
 	fs.StringVar(&s.cfg.ClusterAdvertise, "cluster-advertise", "", "host:port advertised to other nodes for routes")
 	fs.IntVar(&s.cfg.HTTPPort, "http-port", 0, "NATS monitoring port; 0 = off, -1 = random")
 	fs.StringVar(&s.cfg.MetricsAddr, "metrics", "", `Prometheus /metrics listen address (logic servers' per-route stats gathered over NATS); "" = off`)
-	fs.StringVar(&s.cfg.User, "user", "", "user required from clients (with -password)")
-	fs.StringVar(&s.cfg.Password, "password", "", "password required from clients; prefer the environment variable")
-	fs.StringVar(&nkeys, "nkeys", "", "comma-separated public nkeys (U...) of services allowed to connect; services sign with -nkey-seed")
+	fs.StringVar(&s.cfg.User, "user", "", "operator user with every permission (with -password); also guards the cluster routes, the same on every node")
+	fs.StringVar(&s.cfg.Password, "password", "", "password of -user; prefer the environment variable")
+	fs.StringVar(&nkeys, "nkeys", "", "comma-separated public nkeys (U...) of operators with every permission; clients sign with -nkey-seed")
+	roles := make(map[string]*roleFlags)
+	for _, r := range fabric.Roles() {
+		rf := &roleFlags{}
+		roles[r] = rf
+		fs.StringVar(&rf.user, r+"-user", "", "user name of the "+r+"s ("+roleDoc(r)+"), with -"+r+"-password; it gets the "+r+" role's permissions")
+		fs.StringVar(&rf.password, r+"-password", "", "password of -"+r+"-user; prefer the environment variable")
+		fs.StringVar(&rf.nkeys, r+"-nkeys", "", "comma-separated public nkeys (U...) of "+r+"s, with the "+r+" role's permissions")
+	}
 	fs.BoolVar(&s.noAuth, "no-auth", false, "accept unauthenticated clients on a non-loopback -host (only on a private network)")
 	fs.IntVar(&maxPayload, "max-payload", 0, "largest message in bytes; 0 = 2 MiB (room for a full 1 MiB client frame and its headers)")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
@@ -81,6 +104,15 @@ func parseSettings(args []string, lookupEnv func(string) (string, bool), out io.
 	s.cfg.MaxPayload = int32(maxPayload)
 	s.cfg.Routes = svcmain.SplitList(routes)
 	s.cfg.NKeys = svcmain.SplitList(nkeys)
+	for _, r := range fabric.Roles() {
+		rf := roles[r]
+		if rf.user != "" || rf.password != "" {
+			s.cfg.Users = append(s.cfg.Users, broker.User{Role: r, Name: rf.user, Password: rf.password})
+		}
+		for _, k := range svcmain.SplitList(rf.nkeys) {
+			s.cfg.Users = append(s.cfg.Users, broker.User{Role: r, NKey: k})
+		}
+	}
 	if err := s.logLevel.UnmarshalText([]byte(level)); err != nil {
 		return settings{}, fmt.Errorf("-log-level: %w", err)
 	}
@@ -91,8 +123,9 @@ func parseSettings(args []string, lookupEnv func(string) (string, bool), out io.
 		return settings{}, err
 	}
 	if !s.cfg.Authenticated() && !s.noAuth && !loopback(s.cfg.Host) {
-		return settings{}, fmt.Errorf("refusing to accept unauthenticated clients on -host %q: set -user and -password "+
-			"or -nkeys (services then pass the same credentials), listen on 127.0.0.1, or pass -no-auth", s.cfg.Host)
+		return settings{}, fmt.Errorf("refusing to accept unauthenticated clients on -host %q: set a user per role "+
+			"(-gate-user, -logic-user, -tool-user with their passwords, or -gate-nkeys ...; services pass theirs), "+
+			"listen on 127.0.0.1, or pass -no-auth", s.cfg.Host)
 	}
 	return s, nil
 }

@@ -45,6 +45,26 @@ func TestParseSettings(t *testing.T) {
 		},
 		{name: "bad nkey", args: []string{"-nkeys", "SUAFOO"}, wantErr: "public user nkey"},
 		{
+			name: "a user per role",
+			env: map[string]string{
+				"IOGO_BROKER_GATE_USER": "gate", "IOGO_BROKER_GATE_PASSWORD": "g",
+				"IOGO_BROKER_LOGIC_USER": "logic", "IOGO_BROKER_LOGIC_PASSWORD": "l",
+			},
+			args: []string{"-tool-nkeys", "UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4"},
+			want: settings{cfg: broker.Config{Host: "0.0.0.0", Port: 4222, Users: []broker.User{
+				{Role: "gate", Name: "gate", Password: "g"},
+				{Role: "logic", Name: "logic", Password: "l"},
+				{Role: "tool", NKey: "UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4"},
+			}}, logLevel: slog.LevelInfo},
+		},
+		{name: "role user without password", args: []string{"-logic-user", "logic"}, wantErr: "name and password"},
+		{name: "role user twice", args: []string{"-logic-user", "x", "-logic-password", "a", "-gate-user", "x", "-gate-password", "b"}, wantErr: "twice"},
+		{
+			name:    "cluster with role users but no route credentials",
+			args:    []string{"-gate-user", "g", "-gate-password", "p", "-routes", "a:1,b:1"},
+			wantErr: "guard its routes",
+		},
+		{
 			name: "flags",
 			args: []string{
 				"-name", "b1", "-host", "10.0.0.1", "-port", "-1", "-store", "/data",
@@ -136,7 +156,8 @@ func TestParseSettingsHelp(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("error %v, want flag.ErrHelp", err)
 	}
-	for _, want := range []string{"-routes", "IOGO_BROKER_ROUTES", "-log-level", "IOGO_BROKER_PASSWORD"} {
+	for _, want := range []string{"-routes", "IOGO_BROKER_ROUTES", "-log-level", "IOGO_BROKER_PASSWORD",
+		"-gate-user", "-logic-password", "IOGO_BROKER_TOOL_NKEYS"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("usage lacks %q:\n%s", want, out.String())
 		}

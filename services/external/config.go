@@ -8,6 +8,7 @@ import (
 	"net"
 
 	"github.com/iogo-dev/iogo/pkg/external"
+	"github.com/iogo-dev/iogo/pkg/fabric"
 	"github.com/iogo-dev/iogo/pkg/svcmain"
 	"github.com/iogo-dev/iogo/pkg/wire"
 )
@@ -80,6 +81,9 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool), errOut io.W
 	if err != nil {
 		return s, err
 	}
+	// The gate role's inbox prefix: a broker with per-role users answers
+	// a gate there only.
+	s.cfg.NATSOptions = append(s.cfg.NATSOptions, svcmain.RoleOption(fabric.RoleGate))
 	s.cfg.NATSOptions = append(s.cfg.NATSOptions, authOpts...)
 	if err := security(); err != nil {
 		return s, err

@@ -14,7 +14,9 @@ import (
 	"github.com/iogo-dev/iogo/pkg/broker"
 	"github.com/iogo-dev/iogo/pkg/client"
 	"github.com/iogo-dev/iogo/pkg/external"
+	"github.com/iogo-dev/iogo/pkg/fabric"
 	"github.com/iogo-dev/iogo/pkg/wire"
+	"github.com/nats-io/nats.go"
 	"go.uber.org/goleak"
 )
 
@@ -241,11 +243,24 @@ func TestParseArgsCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.cfg.NATSOptions) != 1 {
-		t.Fatalf("credentials from the environment give %d NATS options, want 1", len(s.cfg.NATSOptions))
+	apply := func(opts []nats.Option) nats.Options {
+		var o nats.Options
+		for _, opt := range opts {
+			if err := opt(&o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return o
+	}
+	// The gate role's user, with the gate role's inbox prefix.
+	if o := apply(s.cfg.NATSOptions); o.User != "svc" || o.Password != "pw" || o.InboxPrefix != fabric.InboxPrefix(fabric.RoleGate) {
+		t.Fatalf("credentials from the environment: user %q, password %q, inbox %q", o.User, o.Password, o.InboxPrefix)
 	}
 	s, err = parseArgs(nil, func(string) (string, bool) { return "", false }, io.Discard)
-	if err != nil || len(s.cfg.NATSOptions) != 0 {
-		t.Fatalf("no credentials: %d options, %v", len(s.cfg.NATSOptions), err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := apply(s.cfg.NATSOptions); o.User != "" || o.InboxPrefix != fabric.InboxPrefix(fabric.RoleGate) {
+		t.Fatalf("no credentials: user %q, inbox %q", o.User, o.InboxPrefix)
 	}
 }
