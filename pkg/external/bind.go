@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/errs"
@@ -60,6 +61,10 @@ const kickedMsg = "logged in elsewhere"
 // session.
 var errNotMine = errors.New("external: binding names another session")
 
+// errNoSession is the cause of a control request on a session that is not
+// open on this gate (fabric.ControlReply.Gone).
+var errNoSession = errors.New("external: no such session")
+
 // bindOp answers an OpBind or OpUnbind request. It runs on a goroutine of
 // its own.
 func (s *Server) bindOp(life context.Context, msg *nats.Msg, c *fabric.Control) {
@@ -73,8 +78,13 @@ func (s *Server) bindOp(life context.Context, msg *nats.Msg, c *fabric.Control) 
 		err = s.login(ctx, c.Session, c.User)
 	}
 	if err != nil {
-		s.log.Info(c.Op+" failed", "session", c.Session, "user", c.User, "err", err)
-		r = fabric.ControlReply{Error: err.Error()}
+		gone := errors.Is(err, errNoSession)
+		level := slog.LevelInfo
+		if gone { // the client left before its login finished: routine
+			level = slog.LevelDebug
+		}
+		s.log.Log(life, level, c.Op+" failed", slog.Uint64("session", c.Session), slog.Int64("user", c.User), slog.Any("error", err))
+		r = fabric.ControlReply{Error: err.Error(), Gone: gone}
 	}
 	s.controlReply(msg, r)
 }
@@ -86,7 +96,7 @@ func (s *Server) bindOp(life context.Context, msg *nats.Msg, c *fabric.Control) 
 func (s *Server) logout(sid uint64) error {
 	sess := s.openSession(sid)
 	if sess == nil {
-		return fmt.Errorf("external: no session %d on gate %s", sid, s.cfg.ID)
+		return fmt.Errorf("%w: no session %d on gate %s", errNoSession, sid, s.cfg.ID)
 	}
 	sess.ctl.bindMu.Lock()
 	defer sess.ctl.bindMu.Unlock()
@@ -119,7 +129,7 @@ func (s *Server) login(ctx context.Context, sid uint64, user int64) error {
 	}
 	sess := s.openSession(sid)
 	if sess == nil {
-		return fmt.Errorf("external: no session %d on gate %s", sid, s.cfg.ID)
+		return fmt.Errorf("%w: no session %d on gate %s", errNoSession, sid, s.cfg.ID)
 	}
 	sess.ctl.bindMu.Lock()
 	defer sess.ctl.bindMu.Unlock()
@@ -141,7 +151,7 @@ func (s *Server) login(ctx context.Context, sid uint64, user int64) error {
 	old, gen, ok := s.attach(sess, user, after.Logic)
 	if !ok {
 		s.release(user, sid)
-		return fmt.Errorf("external: session %d closed", sid)
+		return fmt.Errorf("%w: session %d closed", errNoSession, sid)
 	}
 	if old != 0 {
 		s.release(old, sid)

@@ -225,15 +225,22 @@ func TestBindErrors(t *testing.T) {
 		name    string
 		subject string
 		c       fabric.Control
+		gone    bool // the reply says the session is gone
 	}{
-		{"unknown session", fabric.GateControl(g.ID()), fabric.Control{Op: fabric.OpBind, Session: sid + 100, User: 1}},
-		{"user 0", fabric.GateControl(g.ID()), fabric.Control{Op: fabric.OpBind, Session: sid}},
-		{"bind on the user subject", fabric.UserControl(5), fabric.Control{Op: fabric.OpBind, Session: sid, User: 6}},
+		{"unknown session", fabric.GateControl(g.ID()), fabric.Control{Op: fabric.OpBind, Session: sid + 100, User: 1}, true},
+		{"unbind an unknown session", fabric.GateControl(g.ID()), fabric.Control{Op: fabric.OpUnbind, Session: sid + 100}, true},
+		{"attributes of an unknown session", fabric.GateControl(g.ID()), fabric.Control{Op: fabric.OpSetAttrs, Session: sid + 100, Attrs: map[string]string{"a": "b"}}, true},
+		{"user 0", fabric.GateControl(g.ID()), fabric.Control{Op: fabric.OpBind, Session: sid}, false},
+		{"bind on the user subject", fabric.UserControl(5), fabric.Control{Op: fabric.OpBind, Session: sid, User: 6}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if r, err := control(logic, tt.subject, tt.c); err == nil {
+			r, err := control(logic, tt.subject, tt.c)
+			if err == nil {
 				t.Fatalf("reply %+v, want an error", r)
+			}
+			if r.Gone != tt.gone {
+				t.Fatalf("reply %+v: Gone %v, want %v", r, r.Gone, tt.gone)
 			}
 		})
 	}

@@ -84,7 +84,7 @@ func (s *Server) control(life context.Context, msg *nats.Msg, gate bool) {
 	s.mu.RUnlock()
 	switch {
 	case sess == nil || sess.closed.Load():
-		s.controlReply(msg, fabric.ControlReply{Error: fmt.Sprintf("external: no session %d on gate %s", c.Session, s.cfg.ID)})
+		s.controlReply(msg, fabric.ControlReply{Error: fmt.Sprintf("%v: no session %d on gate %s", errNoSession, c.Session, s.cfg.ID), Gone: true})
 	case c.Op == fabric.OpKick && c.User != 0 && !sess.holds(c.User):
 		// The session has moved on to another user since the sender
 		// looked: it is not the one to kick.

@@ -49,6 +49,10 @@ type ControlReply struct {
 	Gate    string            `json:"gate,omitempty"`
 	Session uint64            `json:"session,omitempty"`
 	Attrs   map[string]string `json:"attrs,omitempty"`
+	// Gone, with OK false, says the request named a session the gate does
+	// not hold open (closed meanwhile, or never there): the client left,
+	// which is no fault of the caller.
+	Gone bool `json:"gone,omitempty"`
 }
 
 // GateControl is the subject of control requests to one external server,

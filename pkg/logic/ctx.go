@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/errs"
@@ -37,21 +36,12 @@ var (
 // sessionErr turns the error of a control request to the session's gate
 // into ErrSessionGone when the session or its gate is gone. An external
 // server refuses an action on a session it does not hold (closed, or
-// never there) with "no session N on gate G", and a bind whose session
-// closed meanwhile with "session N closed"; a gate that is gone has no
-// responder (ErrOffline).
+// never there) with fabric.ControlReply.Gone, which control already
+// turned into ErrSessionGone; a gate that is gone has no responder
+// (ErrOffline).
 func sessionErr(err error) error {
-	if err == nil {
-		return nil
-	}
 	if errors.Is(err, ErrOffline) {
 		return fmt.Errorf("%w: gate gone", ErrSessionGone)
-	}
-	if errors.Is(err, ErrRefused) {
-		msg := err.Error()
-		if strings.Contains(msg, ": no session ") || strings.HasSuffix(msg, " closed") {
-			return fmt.Errorf("%w (%s)", ErrSessionGone, msg)
-		}
 	}
 	return err
 }

@@ -41,6 +41,9 @@ func (cl *Client) control(ctx context.Context, subject string, req fabric.Contro
 	if err := json.Unmarshal(msg.Data, &rep); err != nil {
 		return rep, fmt.Errorf("logic: %s on %s: bad reply: %w", req.Op, subject, err)
 	}
+	if !rep.OK && rep.Gone {
+		return rep, fmt.Errorf("%w: %w: %s: %s", ErrSessionGone, ErrRefused, req.Op, rep.Error)
+	}
 	if !rep.OK {
 		return rep, fmt.Errorf("%w: %s: %s", ErrRefused, req.Op, rep.Error)
 	}

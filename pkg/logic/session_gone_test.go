@@ -48,11 +48,13 @@ func TestSessionGone(t *testing.T) {
 	fakeControl(t, b, fabric.GateControl("g1"), func(c fabric.Control) fabric.ControlReply {
 		switch c.User {
 		case 1: // what a gate answers for a session it does not hold
-			return fabric.ControlReply{Error: "external: no session 44 on gate g1"}
+			return fabric.ControlReply{Error: "external: no such session: no session 44 on gate g1", Gone: true}
 		case 2: // a session that closed during the bind
-			return fabric.ControlReply{Error: "external: session 44 closed"}
+			return fabric.ControlReply{Error: "external: no such session: session 44 closed", Gone: true}
 		}
-		return fabric.ControlReply{Error: "external: bind user 3: registry unavailable"}
+		// Another refusal, even one whose text looks like a gone session:
+		// only Gone says so.
+		return fabric.ControlReply{Error: "external: bind user 3: no session in registry, closed"}
 	})
 	var gone sync.Map
 	r := route.NewRouter()
