@@ -278,25 +278,50 @@ func callMsg[Req any](caller Caller, subject string, cmd, sub int32, req Req) (*
 	if cmd < 0 || cmd > maxCmd || sub < 0 || sub > 0xffff {
 		return nil, nil, fmt.Errorf("logic: call: route %d-%d out of range", cmd, sub)
 	}
+	return requestMsg(caller, subject, requestLabel{kind: "call", cmd: cmd, sub: sub, route: true}, req)
+}
+
+// requestLabel names a call (a route) or a region call (a bizCode, in cmd)
+// in errors; it is formatted only when there is one.
+type requestLabel struct {
+	kind     string
+	cmd, sub int32
+	route    bool
+}
+
+func (l requestLabel) String() string {
+	if l.route {
+		return fmt.Sprintf("%s %d-%d", l.kind, l.cmd, l.sub)
+	}
+	return fmt.Sprintf("%s %d", l.kind, l.cmd)
+}
+
+// requestMsg builds the message of a call or region call by caller on
+// subject: the caller's metadata with l's route (none for a region call)
+// and req in protobuf.
+func requestMsg[Req any](caller Caller, subject string, l requestLabel, req Req) (*Client, *nats.Msg, error) {
 	if caller == nil {
-		return nil, nil, errors.New("logic: call: nil Caller")
+		return nil, nil, fmt.Errorf("logic: %s: nil Caller", l.kind)
 	}
 	cl, meta, err := caller.callMeta()
 	if err == nil && cl == nil {
-		err = errors.New("logic: call: nil Client")
+		err = fmt.Errorf("logic: %s: nil Client", l.kind)
 	}
 	if err != nil {
 		return nil, nil, err
 	}
 	in, err := wire.ValueOf[Req]()
 	if err != nil {
-		return nil, nil, fmt.Errorf("logic: call %d-%d: %w", cmd, sub, err)
+		return nil, nil, fmt.Errorf("logic: %v: %w", l, err)
 	}
 	data, err := in.Append(nil, wire.Protobuf{}, req)
 	if err != nil {
-		return nil, nil, fmt.Errorf("logic: call %d-%d: encode request: %w", cmd, sub, err)
+		return nil, nil, fmt.Errorf("logic: %v: encode request: %w", l, err)
 	}
-	meta.Cmd, meta.Sub = cmd, sub
+	meta.Cmd, meta.Sub = 0, 0
+	if l.route {
+		meta.Cmd, meta.Sub = l.cmd, l.sub
+	}
 	return cl, &nats.Msg{Subject: subject, Header: meta.Header(), Data: data}, nil
 }
 

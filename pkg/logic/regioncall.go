@@ -182,24 +182,5 @@ func RegionCallAll[Req, Resp any](ctx context.Context, caller Caller, bizCode in
 
 // regionMsg builds the request message of a region call by caller.
 func regionMsg[Req any](caller Caller, subject string, bizCode int32, req Req) (*Client, *nats.Msg, error) {
-	if caller == nil {
-		return nil, nil, errors.New("logic: region: nil Caller")
-	}
-	cl, meta, err := caller.callMeta()
-	if err == nil && cl == nil {
-		err = errors.New("logic: region: nil Client")
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	in, err := wire.ValueOf[Req]()
-	if err != nil {
-		return nil, nil, fmt.Errorf("logic: region %d: %w", bizCode, err)
-	}
-	data, err := in.Append(nil, wire.Protobuf{}, req)
-	if err != nil {
-		return nil, nil, fmt.Errorf("logic: region %d: encode request: %w", bizCode, err)
-	}
-	meta.Cmd, meta.Sub = 0, 0
-	return cl, &nats.Msg{Subject: subject, Header: meta.Header(), Data: data}, nil
+	return requestMsg(caller, subject, requestLabel{kind: "region", cmd: bizCode}, req)
 }
