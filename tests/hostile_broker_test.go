@@ -158,7 +158,6 @@ func TestHostileBrokerSplitRoles(t *testing.T) {
 		{"sub", fabric.InboxPrefix(fabric.RoleGate) + ".>"},
 		{"sub", ">"},
 		{"pub", fabric.Instance("dev-login", 1, 0)}, // only gates send players' requests to an instance
-		{"pub", fabric.GateReply(gateID, 1)},        // forge a reply to a player
 		{"pub", "$JS.API.STREAM.DELETE.KV_" + fabric.BucketBindings},
 	})
 	tool := roleConn(t, withCred(fabric.RoleTool), fabric.RoleTool)

@@ -147,6 +147,13 @@ func rolePerms(role string) (*server.Permissions, bool) {
 			fabric.AnyEvent, fabric.AnyExternal,
 			jsAPI + ">", kvSubject + ">", "$JS.ACK.>", "$JS.FC.>", // module data, durable events
 			microAll, // health checks (iogo-health runs with the service's credential)
+			// Replies to players and to calls, also after a reconnect:
+			// allow_responses trusts only the connection a request came
+			// in on, so a reply that leaves on the new connection after a
+			// broker failover would be refused and the player would wait
+			// for a timeout. A logic server can push anything to any
+			// player anyway; what stays closed is reading these inboxes.
+			fabric.AnyGateReply, fabric.InboxPrefix(fabric.RoleLogic) + ".>",
 		}
 		sub := []string{
 			fabric.InboxPrefix(fabric.RoleLogic) + ".>",
@@ -187,7 +194,11 @@ func rolePerms(role string) (*server.Permissions, bool) {
 //     AnyGateControl), and uses JetStream for its data, except creating,
 //     changing or removing the framework buckets. It cannot receive a
 //     gate's control, pushes or replies, so it cannot pose as a gate nor
-//     read players' replies; and it cannot publish to AnyInstance.
+//     read players' replies; and it cannot publish to AnyInstance. It may
+//     publish to the gates' and logic servers' reply subjects outright, so
+//     that a reply sent on a new connection after a broker failover is not
+//     refused (allow_responses trusts only the connection a request came
+//     in on).
 //   - A tool asks for stats ($SRV.>, AnyStats) and reads the routes and
 //     services buckets. It publishes nothing else and subscribes to
 //     nothing but its inboxes.

@@ -88,7 +88,7 @@ var permCases = []permCase{
 	{"logic reads gate replies", fabric.RoleLogic, "sub", fabric.AnyGateReply, fabric.GateReply("g1", 7), false},
 	{"logic reads gate inboxes", fabric.RoleLogic, "sub", fabric.InboxPrefix(fabric.RoleGate) + ".>", fabric.InboxPrefix(fabric.RoleGate) + ".x", false},
 	{"logic reads every inbox", fabric.RoleLogic, "sub", "_INBOX.>", fabric.GateReply("g1", 7), false},
-	{"logic forges a gate reply", fabric.RoleLogic, "pub", fabric.GateReply("g1", 7), "", false},
+	{"logic replies to a gate after a reconnect", fabric.RoleLogic, "pub", fabric.GateReply("g1", 7), "", true},
 	{"logic forges a bound request", fabric.RoleLogic, "pub", fabric.Instance("login-1", 1, 0), "", false},
 	{"logic deletes the bindings", fabric.RoleLogic, "pub", "$JS.API.STREAM.DELETE.KV_iogo_bindings", "", false},
 	{"logic recreates the routes", fabric.RoleLogic, "pub", "$JS.API.STREAM.CREATE.KV_iogo_routes", "", false},

@@ -144,10 +144,40 @@ func (s *jsKV) Get(ctx context.Context, key string) (Entry, error) {
 		return Entry{}, err
 	}
 	e, err := s.kv.Get(ctx, key)
+	// A read is safe to repeat: while the node the connection is on shuts
+	// down or its cluster elects a leader, JetStream answers "temporarily
+	// unavailable" (503) for a moment, and the next attempt goes to the
+	// node the client has reconnected to.
+	for backoff, until := readRetryMin, time.Now().Add(readRetryFor); err != nil && unavailable(err) && time.Now().Before(until); backoff = min(2*backoff, readRetryMax) {
+		if !ctxsleep.Sleep(ctx, backoff) {
+			break
+		}
+		e, err = s.kv.Get(ctx, key)
+	}
 	if err != nil {
 		return Entry{}, s.wrap("get", key, err)
 	}
 	return Entry{Key: key, Value: e.Value(), Revision: e.Revision()}, nil
+}
+
+// Retry pacing of a read that JetStream answered "temporarily
+// unavailable" (jsKV.Get): at most readRetryFor in all, attempts spaced
+// from readRetryMin to readRetryMax.
+const (
+	readRetryFor = 2 * time.Second
+	readRetryMin = 10 * time.Millisecond
+	readRetryMax = 250 * time.Millisecond
+)
+
+// unavailable reports whether err is JetStream's answer while a node
+// cannot serve for a moment: 503 (10008 temporarily unavailable, no
+// responders behind the API) or 10009 (not the leader).
+func unavailable(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	return apiErr.Code == 503 || apiErr.ErrorCode == errCodeClusterNotAvail || apiErr.ErrorCode == errCodeClusterNotLead
 }
 
 func (s *jsKV) Put(ctx context.Context, key string, value []byte) (uint64, error) {
