@@ -143,16 +143,17 @@ func (s *jsKV) Get(ctx context.Context, key string) (Entry, error) {
 	if err := checkKey(key); err != nil {
 		return Entry{}, err
 	}
-	e, err := s.kv.Get(ctx, key)
 	// A read is safe to repeat: while the node the connection is on shuts
-	// down or its cluster elects a leader, JetStream answers "temporarily
-	// unavailable" (503) for a moment, and the next attempt goes to the
-	// node the client has reconnected to.
-	for backoff, until := readRetryMin, time.Now().Add(readRetryFor); err != nil && unavailable(err) && time.Now().Before(until); backoff = min(2*backoff, readRetryMax) {
+	// down or a replica goes away, JetStream answers "temporarily
+	// unavailable" (503) or a direct get sent to the replica that left is
+	// never answered. Each attempt is bounded (readAttempt), so the next
+	// goes to a node that serves, within what a player waits.
+	e, err := s.getOnce(ctx, key)
+	for backoff, until := readRetryMin, time.Now().Add(readRetryFor); err != nil && retryableRead(ctx, err) && time.Now().Before(until); backoff = min(2*backoff, readRetryMax) {
 		if !ctxsleep.Sleep(ctx, backoff) {
 			break
 		}
-		e, err = s.kv.Get(ctx, key)
+		e, err = s.getOnce(ctx, key)
 	}
 	if err != nil {
 		return Entry{}, s.wrap("get", key, err)
@@ -160,14 +161,32 @@ func (s *jsKV) Get(ctx context.Context, key string) (Entry, error) {
 	return Entry{Key: key, Value: e.Value(), Revision: e.Revision()}, nil
 }
 
-// Retry pacing of a read that JetStream answered "temporarily
-// unavailable" (jsKV.Get): at most readRetryFor in all, attempts spaced
-// from readRetryMin to readRetryMax.
+// getOnce is one attempt of Get, bounded by readAttempt.
+func (s *jsKV) getOnce(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
+	actx, cancel := context.WithTimeout(ctx, readAttempt)
+	defer cancel()
+	return s.kv.Get(actx, key)
+}
+
+// Retry pacing of a read (jsKV.Get): an attempt waits at most
+// readAttempt; attempts go on for at most readRetryFor, spaced from
+// readRetryMin to readRetryMax.
 const (
-	readRetryFor = 2 * time.Second
+	readAttempt  = time.Second
+	readRetryFor = 3 * time.Second
 	readRetryMin = 10 * time.Millisecond
 	readRetryMax = 250 * time.Millisecond
 )
+
+// retryableRead reports whether a failed read may succeed on another
+// attempt: JetStream was unavailable for a moment, or the attempt timed
+// out while ctx goes on.
+func retryableRead(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	return unavailable(err) || errors.Is(err, context.DeadlineExceeded)
+}
 
 // unavailable reports whether err is JetStream's answer while a node
 // cannot serve for a moment: 503 (10008 temporarily unavailable, no
