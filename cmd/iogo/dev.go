@@ -60,7 +60,7 @@ type devConfig struct {
 type devService struct {
 	name   string
 	routes func() logic.RouteSource
-	module func(fs *flag.FlagSet) svcmain.Module
+	module func(fs *flag.FlagSet) logic.Module
 }
 
 // source returns the service's routes without starting it (code
@@ -77,8 +77,8 @@ func (d devService) source() logic.RouteSource {
 
 // moduleOf adapts a module's constructor (pkg.FromFlags) to
 // devService.module, whatever concrete type it returns.
-func moduleOf[M svcmain.Module](from func(*flag.FlagSet) M) func(*flag.FlagSet) svcmain.Module {
-	return func(fs *flag.FlagSet) svcmain.Module { return from(fs) }
+func moduleOf[M logic.Module](from func(*flag.FlagSet) M) func(*flag.FlagSet) logic.Module {
+	return func(fs *flag.FlagSet) logic.Module { return from(fs) }
 }
 
 // routesOf adapts a stateless service's router constructor (pkg.Router) to
@@ -93,7 +93,7 @@ type devStack struct {
 	broker  *broker.Broker
 	gate    *external.Server
 	logics  []*logic.Server
-	modules []svcmain.Module
+	modules []logic.Module
 	closers []func() error // store clients
 	conns   []*nats.Conn
 	// creds are the users of the broker's listener, one per role, in the

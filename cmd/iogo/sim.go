@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/sim"
+	"github.com/iogo-dev/iogo/pkg/sim/builtin"
 	"github.com/iogo-dev/iogo/pkg/svcmain"
 )
 
@@ -91,7 +92,7 @@ func runSim(ctx context.Context, args []string, lookupEnv func(string) (string, 
 		fmt.Fprintln(stderr, "iogo sim:", err)
 		return svcmain.ExitUsage
 	}
-	catalog := sim.Builtins()
+	catalog := builtin.Catalog()
 	if s.list {
 		for _, n := range catalog.Names() {
 			fmt.Fprintf(stdout, "%-8s %s\n", n, catalog[n].Doc)

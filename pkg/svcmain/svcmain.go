@@ -132,10 +132,10 @@ type Logic struct {
 	// Routes returns the service's routes, for a service that keeps no
 	// data. Set Routes or Module.
 	Routes func() logic.RouteSource
-	// Module builds a service that keeps data (see [Module]); it may add
+	// Module builds a service that keeps data (see [logic.Module]); it may add
 	// its own flags to fs. RunLogic adds -redis: with a Redis URL the
 	// module's data lives in Redis, else in the brokers' JetStream.
-	Module func(fs *flag.FlagSet) Module
+	Module func(fs *flag.FlagSet) logic.Module
 }
 
 // Exit codes of RunLogic and the other service mains.
@@ -170,7 +170,7 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 	fs.DurationVar(&cfg.Stats.SlowMin, "slow", 0, "stats keep a request among the slowest (dashboard) only when it took at least this long")
 	fs.IntVar(&cfg.Stats.RecentErrors, "recent-errors", stats.DefaultRecentErrors, "failed requests the stats keep for the dashboard; negative keeps none")
 	var (
-		mod      Module
+		mod      logic.Module
 		redisURL string
 		kafka    string
 	)

@@ -101,7 +101,7 @@ func TestRunLogicUsage(t *testing.T) {
 
 // A bad -redis URL is a usage error, reported before any broker is dialled.
 func TestRunLogicBadRedisURL(t *testing.T) {
-	spec := Logic{Service: "counter", EnvPrefix: "IOGO_COUNTER_", Module: func(*flag.FlagSet) Module { return &counter{} }}
+	spec := Logic{Service: "counter", EnvPrefix: "IOGO_COUNTER_", Module: func(*flag.FlagSet) logic.Module { return &counter{} }}
 	none := func(string) (string, bool) { return "", false }
 	// Nothing listens on port 1: without the check, Start would wait for a
 	// broker until -start-timeout and fail with ExitError.
