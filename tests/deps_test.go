@@ -11,7 +11,10 @@ import (
 // service) pulls in neither the Kafka client nor the code generator, which
 // only the binaries' flags (-kafka, -dump-routes) need, and package sim
 // imports no bundled service's messages (its built-in scenarios live in
-// pkg/sim/builtin). It reads `go list -deps`, so it needs the go command.
+// pkg/sim/builtin). Nor do the broker and gate binaries link the Kafka
+// client or the generator: they share svcmain/svcbase with the logic
+// services, not svcmain.RunLogic. It reads `go list -deps`, so it needs the
+// go command.
 func TestLibraryDeps(t *testing.T) {
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
@@ -29,6 +32,9 @@ func TestLibraryDeps(t *testing.T) {
 		{"rank", mod + "services/logic-rank/rank", binaryOnly},
 		{"demo", mod + "services/logic-demo/demo", binaryOnly},
 		{"logic", mod + "pkg/logic", binaryOnly},
+		{"broker binary", mod + "services/broker", binaryOnly},
+		{"external binary", mod + "services/external", binaryOnly},
+		{"svcbase", mod + "pkg/svcmain/svcbase", append([]string{mod + "pkg/logic"}, binaryOnly...)},
 		{"sim", mod + "pkg/sim", []string{mod + "proto/login", mod + "proto/guild", mod + "proto/rank", mod + "proto/demo"}},
 	}
 	for _, tt := range tests {
