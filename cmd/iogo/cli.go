@@ -20,6 +20,7 @@ import (
 	"github.com/chzyer/readline"
 	"github.com/iogo-dev/iogo/pkg/client"
 	"github.com/iogo-dev/iogo/pkg/svcmain"
+	"github.com/iogo-dev/iogo/pkg/svcmain/svcbase"
 	"github.com/iogo-dev/iogo/pkg/wire"
 	loginpb "github.com/iogo-dev/iogo/proto/login"
 	"github.com/iogo-dev/iogo/services/logic-login/login"
@@ -89,15 +90,15 @@ func runCLI(ctx context.Context, args []string, lookupEnv func(string) (string, 
 	fs.StringVar(&brokers, "brokers", "", "NATS broker URLs: list routes and their types from the route registry, as a tool (iogo dev -nats prints the URL and the tool's credentials)")
 	fs.DurationVar(&timeout, "timeout", 5*time.Second, "request timeout")
 	fs.StringVar(&historyFile, "history", defaultHistoryFile(), `history file of the interactive console; "" = none`)
-	auth := svcmain.BrokerAuth(fs)
-	svcmain.AnnotateEnv(fs, "IOGO_CLI_")
+	auth := svcbase.BrokerAuth(fs)
+	svcbase.AnnotateEnv(fs, "IOGO_CLI_")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: iogo cli [flags]\n\nAn interactive console client: connect, log in, list routes, call them with JSON\n"+
 			"and watch responses and pushes arrive. Reads commands from stdin when it is\nnot a terminal, one per line, and then exits 1 if any failed.\n\n")
 		fs.PrintDefaults()
 		fmt.Fprint(stderr, "\n", cliHelp)
 	}
-	err := svcmain.ParseFlags(fs, "IOGO_CLI_", args, lookupEnv)
+	err := svcbase.ParseFlags(fs, "IOGO_CLI_", args, lookupEnv)
 	if errors.Is(err, flag.ErrHelp) {
 		return svcmain.ExitOK
 	}

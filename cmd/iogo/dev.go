@@ -19,6 +19,7 @@ import (
 	"github.com/iogo-dev/iogo/pkg/fabric"
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/svcmain"
+	"github.com/iogo-dev/iogo/pkg/svcmain/svcbase"
 	"github.com/iogo-dev/iogo/pkg/trace"
 	"github.com/nats-io/nats.go"
 	oteltrace "go.opentelemetry.io/otel/trace"
@@ -60,7 +61,7 @@ type devConfig struct {
 type devService struct {
 	name   string
 	routes func() logic.RouteSource
-	module func(fs *flag.FlagSet) svcmain.Module
+	module func(fs *flag.FlagSet) logic.Module
 }
 
 // source returns the service's routes without starting it (code
@@ -77,8 +78,8 @@ func (d devService) source() logic.RouteSource {
 
 // moduleOf adapts a module's constructor (pkg.FromFlags) to
 // devService.module, whatever concrete type it returns.
-func moduleOf[M svcmain.Module](from func(*flag.FlagSet) M) func(*flag.FlagSet) svcmain.Module {
-	return func(fs *flag.FlagSet) svcmain.Module { return from(fs) }
+func moduleOf[M logic.Module](from func(*flag.FlagSet) M) func(*flag.FlagSet) logic.Module {
+	return func(fs *flag.FlagSet) logic.Module { return from(fs) }
 }
 
 // routesOf adapts a stateless service's router constructor (pkg.Router) to
@@ -93,7 +94,7 @@ type devStack struct {
 	broker  *broker.Broker
 	gate    *external.Server
 	logics  []*logic.Server
-	modules []svcmain.Module
+	modules []logic.Module
 	closers []func() error // store clients
 	conns   []*nats.Conn
 	// creds are the users of the broker's listener, one per role, in the
@@ -237,10 +238,10 @@ func (d *devStack) readyLine() string {
 	var kv []string
 	ws, tcp := d.schemes()
 	if a := d.gate.WSAddr(); a != nil {
-		kv = append(kv, "ws", ws+svcmain.Dialable(a)+external.DefaultWSPath)
+		kv = append(kv, "ws", ws+svcbase.Dialable(a)+external.DefaultWSPath)
 	}
 	if a := d.gate.TCPAddr(); a != nil {
-		kv = append(kv, "tcp", tcp+svcmain.Dialable(a))
+		kv = append(kv, "tcp", tcp+svcbase.Dialable(a))
 	}
 	if fp := d.gate.TLSFingerprint(); fp != "" {
 		kv = append(kv, "sha256", fp)
@@ -255,7 +256,7 @@ func (d *devStack) readyLine() string {
 	if u := d.broker.DashboardURL(); u != "" {
 		kv = append(kv, "metrics", u)
 	}
-	return svcmain.ReadyLine("dev", kv...)
+	return svcbase.ReadyLine("dev", kv...)
 }
 
 // credURL returns the broker's client URL with c's name and password.
@@ -272,10 +273,10 @@ func (d *devStack) credURL(c broker.User) string {
 func (d *devStack) describe(w io.Writer) {
 	ws, tcp := d.schemes()
 	if a := d.gate.WSAddr(); a != nil {
-		fmt.Fprintf(w, "  WebSocket  %s%s%s  (?codec=json for JSON)\n", ws, svcmain.Dialable(a), external.DefaultWSPath)
+		fmt.Fprintf(w, "  WebSocket  %s%s%s  (?codec=json for JSON)\n", ws, svcbase.Dialable(a), external.DefaultWSPath)
 	}
 	if a := d.gate.TCPAddr(); a != nil {
-		fmt.Fprintf(w, "  TCP        %s%s  (4-byte length prefix)\n", tcp, svcmain.Dialable(a))
+		fmt.Fprintf(w, "  TCP        %s%s  (4-byte length prefix)\n", tcp, svcbase.Dialable(a))
 	}
 	if fp := d.gate.TLSFingerprint(); fp != "" {
 		fmt.Fprintf(w, "  TLS        self-signed, SHA-256 %s  (iogo cli/sim -tls-pin)\n", fp)
@@ -336,7 +337,7 @@ func runDev(ctx context.Context, args []string, lookupEnv func(string) (string, 
 	fs.BoolVar(&cfg.TLSSelfSigned, "tls-self-signed", false, "serve wss:// and tls:// with a certificate generated at start; its SHA-256 is printed for clients to pin")
 	debugOn := fs.Bool("debug", true, "print a debug block (handler, user, params, response, duration, trace) per request to stderr")
 	debugThreshold := fs.Duration("debug-threshold", 0, "print debug blocks only for requests at least this slow")
-	err := svcmain.ParseFlags(fs, "IOGO_DEV_", args, lookupEnv)
+	err := svcbase.ParseFlags(fs, "IOGO_DEV_", args, lookupEnv)
 	if errors.Is(err, flag.ErrHelp) {
 		return svcmain.ExitOK
 	}
@@ -344,7 +345,7 @@ func runDev(ctx context.Context, args []string, lookupEnv func(string) (string, 
 		fmt.Fprintln(stderr, "iogo dev:", err)
 		return svcmain.ExitUsage
 	}
-	if cfg.Logger, err = svcmain.NewLogger(stderr, level); err != nil {
+	if cfg.Logger, err = svcbase.NewLogger(stderr, level); err != nil {
 		fmt.Fprintln(stderr, "iogo dev:", err)
 		return svcmain.ExitUsage
 	}
@@ -354,7 +355,7 @@ func runDev(ctx context.Context, args []string, lookupEnv func(string) (string, 
 	if level == "debug" {
 		brokerLevel = level
 	}
-	cfg.BrokerLogger, _ = svcmain.NewLogger(stderr, brokerLevel)
+	cfg.BrokerLogger, _ = svcbase.NewLogger(stderr, brokerLevel)
 	cfg.BrokerLogger = cfg.BrokerLogger.With("component", "broker")
 	// OTLP tracing when OTEL_EXPORTER_OTLP_ENDPOINT is set (package trace).
 	tp, stopTracing, err := trace.Setup(ctx, "iogo-dev", "")

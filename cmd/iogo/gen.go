@@ -16,6 +16,7 @@ import (
 	"github.com/iogo-dev/iogo/pkg/gen"
 	"github.com/iogo-dev/iogo/pkg/registry"
 	"github.com/iogo-dev/iogo/pkg/svcmain"
+	"github.com/iogo-dev/iogo/pkg/svcmain/svcbase"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -39,15 +40,15 @@ func runGen(ctx context.Context, args []string, lookupEnv func(string) (string, 
 	fs.StringVar(&cfg.brokers, "brokers", "", "NATS URL of a running cluster whose registry to read, instead of the bundled services")
 	fs.StringVar(&cfg.root, "source-root", ".", "handler source paths in docs are shown relative to this directory")
 	fs.StringVar(&cfg.protocGenES, "protoc-gen-es", "", "path of protoc-gen-es (npm @bufbuild/protoc-gen-es): with -lang ts, also generate the message code under pb/")
-	auth := svcmain.BrokerAuth(fs)
-	svcmain.AnnotateEnv(fs, "IOGO_GEN_")
+	auth := svcbase.BrokerAuth(fs)
+	svcbase.AnnotateEnv(fs, "IOGO_GEN_")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: iogo gen -lang LANG -out DIR [flags]\n\n"+
 			"Generates API docs or typed client code from the route tables of the bundled\n"+
 			"services (default), of service binaries (-binary) or of a running cluster (-brokers).\n\n")
 		fs.PrintDefaults()
 	}
-	err := svcmain.ParseFlags(fs, "IOGO_GEN_", args, lookupEnv)
+	err := svcbase.ParseFlags(fs, "IOGO_GEN_", args, lookupEnv)
 	if errors.Is(err, flag.ErrHelp) {
 		return svcmain.ExitOK
 	}
@@ -82,7 +83,7 @@ func generate(ctx context.Context, cfg genConfig) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if want := svcmain.SplitList(cfg.services); len(want) > 0 {
+	if want := svcbase.SplitList(cfg.services); len(want) > 0 {
 		services = slices.DeleteFunc(services, func(s gen.Service) bool { return !slices.Contains(want, s.Name) })
 		if len(services) != len(want) {
 			return nil, fmt.Errorf("-service %s: not all found", cfg.services)
@@ -104,7 +105,7 @@ func loadServices(ctx context.Context, cfg genConfig) ([]gen.Service, error) {
 	switch {
 	case cfg.binaries != "":
 		var out []gen.Service
-		for _, bin := range svcmain.SplitList(cfg.binaries) {
+		for _, bin := range svcbase.SplitList(cfg.binaries) {
 			cmd := exec.CommandContext(ctx, bin, "-dump-routes")
 			cmd.Stderr = os.Stderr
 			b, err := cmd.Output()

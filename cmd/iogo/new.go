@@ -397,7 +397,7 @@ func freeCmd(used map[int32]string) int32 {
 type genEntry struct {
 	Path string // import path of the package with Service and Router or FromFlags
 	Pkg  string // its package name
-	// Module: the package builds a svcmain.Module (FromFlags); else it
+	// Module: the package builds a logic.Module (FromFlags); else it
 	// has a Router.
 	Module bool
 	// Alias is set by writeServicesGen when the package name is taken.

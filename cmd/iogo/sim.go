@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/sim"
+	"github.com/iogo-dev/iogo/pkg/sim/builtin"
 	"github.com/iogo-dev/iogo/pkg/svcmain"
+	"github.com/iogo-dev/iogo/pkg/svcmain/svcbase"
 )
 
 // simSettings is what `iogo sim` reads from its flags.
@@ -48,7 +50,7 @@ func parseSimArgs(args []string, lookupEnv func(string) (string, bool), stderr i
 	fs.StringVar(&s.plot, "plot", "", "also write latency and throughput over time to this HTML file")
 	fs.BoolVar(&s.quiet, "quiet", false, "no progress line on stderr")
 	fs.BoolVar(&s.list, "list", false, "list the scenarios and exit")
-	svcmain.AnnotateEnv(fs, "IOGO_SIM_")
+	svcbase.AnnotateEnv(fs, "IOGO_SIM_")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: iogo sim [flags]
 
@@ -60,7 +62,7 @@ when any request failed.
 `)
 		fs.PrintDefaults()
 	}
-	if err := svcmain.ParseFlags(fs, "IOGO_SIM_", args, lookupEnv); err != nil {
+	if err := svcbase.ParseFlags(fs, "IOGO_SIM_", args, lookupEnv); err != nil {
 		return s, err
 	}
 	opts, err := tlsOpts()
@@ -70,7 +72,7 @@ when any request failed.
 	s.cfg.DialOptions = append(s.cfg.DialOptions, opts...)
 	durationSet := false
 	fs.Visit(func(f *flag.Flag) { durationSet = durationSet || f.Name == "duration" })
-	if _, ok := lookupEnv(svcmain.EnvName("IOGO_SIM_", "duration")); ok {
+	if _, ok := lookupEnv(svcbase.EnvName("IOGO_SIM_", "duration")); ok {
 		durationSet = true
 	}
 	if !durationSet && (s.cfg.Requests > 0 || s.cfg.Iterations > 0) {
@@ -91,7 +93,7 @@ func runSim(ctx context.Context, args []string, lookupEnv func(string) (string, 
 		fmt.Fprintln(stderr, "iogo sim:", err)
 		return svcmain.ExitUsage
 	}
-	catalog := sim.Builtins()
+	catalog := builtin.Catalog()
 	if s.list {
 		for _, n := range catalog.Names() {
 			fmt.Fprintf(stdout, "%-8s %s\n", n, catalog[n].Doc)

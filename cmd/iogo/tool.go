@@ -6,7 +6,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/iogo-dev/iogo/pkg/fabric"
-	"github.com/iogo-dev/iogo/pkg/svcmain"
+	"github.com/iogo-dev/iogo/pkg/svcmain/svcbase"
 )
 
 // connectTool connects a tool (`iogo cli`, `iogo gen`) to the brokers as
@@ -16,7 +16,7 @@ import (
 func connectTool(brokers, name string, timeout time.Duration, auth []nats.Option) (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.Name(name), nats.Timeout(timeout), nats.MaxReconnects(0),
-		svcmain.RoleOption(fabric.RoleTool),
+		svcbase.RoleOption(fabric.RoleTool),
 	}
 	return nats.Connect(brokers, append(opts, auth...)...)
 }

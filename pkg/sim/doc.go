@@ -4,7 +4,7 @@
 // code, pushes) that prints as text, JSON or an HTML plot. `iogo sim` is its
 // command line; tests and benchmarks use it as a library:
 //
-//	sc, _ := sim.Builtins().Build("echo", sim.Params{Payload: 32})
+//	sc, _ := builtin.Catalog().Build("echo", sim.Params{Payload: 32})
 //	rep, err := sim.Run(ctx, sim.Config{
 //		URL: "ws://127.0.0.1:10100/websocket", Scenario: sc,
 //		Players: 1000, RampUp: 2 * time.Second, Duration: 15 * time.Second,
@@ -16,7 +16,7 @@
 // total request count or a per-player iteration count). Steps are typed
 // requests with optional checks (Request), heartbeats, think time,
 // expected pushes and custom code (Do). A module adds its scenarios to the
-// Catalog the caller builds from Builtins.
+// Catalog the caller builds from the built-in one (package builtin).
 //
 // # Measurement
 //

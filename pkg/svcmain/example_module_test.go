@@ -44,15 +44,15 @@ func (v *Visits) Open(ctx context.Context, _ *logic.Server, st store.Opener) (er
 // Close releases nothing: the store belongs to RunLogic.
 func (v *Visits) Close() error { return nil }
 
-// A service that keeps data is a Module: RunLogic adds its flags, opens its
+// A service that keeps data is a logic.Module: RunLogic adds its flags, opens its
 // store before the first request (-redis picks Redis) and closes it at the
 // end.
-func ExampleModule() {
+func ExampleRunLogic_module() {
 	ctx := context.Background()
 	code := svcmain.RunLogic(ctx, svcmain.Logic{
 		Service:   "visits",
 		EnvPrefix: "IOGO_VISITS_",
-		Module: func(fs *flag.FlagSet) svcmain.Module {
+		Module: func(fs *flag.FlagSet) logic.Module {
 			v := &Visits{}
 			fs.Int64Var(&v.step, "step", 1, "how much a visit counts")
 			return v

@@ -92,7 +92,7 @@ func TestRunLogicModule(t *testing.T) {
 	} {
 		t.Run(backend.name, func(t *testing.T) {
 			m := &counter{}
-			spec := Logic{Service: "counter", EnvPrefix: "IOGO_COUNTER_", Module: func(fs *flag.FlagSet) Module {
+			spec := Logic{Service: "counter", EnvPrefix: "IOGO_COUNTER_", Module: func(fs *flag.FlagSet) logic.Module {
 				fs.Int64Var(&m.step, "step", 1, "how much each call adds")
 				return m
 			}}

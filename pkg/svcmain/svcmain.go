@@ -1,7 +1,10 @@
-// Package svcmain holds what the main packages of iogo's service binaries
-// share: flags that environment variables can also set, the logger, the
-// ready line that tells a supervisor (or a test) where a service serves,
-// and the complete main of a logic service.
+// Package svcmain holds the complete main of a logic service (RunLogic),
+// with its flags: the brokers, the store backend of a module, durable
+// events on Kafka (-kafka) and the route dump that code generation reads
+// (-dump-routes). Only main packages import it; the pieces every service
+// main shares (flags from the environment, broker authentication, logger,
+// ready line) are in package svcbase, which the broker and gate binaries
+// use without linking a logic server, a Kafka client or the generator.
 //
 // Everything here returns errors or exit codes; only a main package exits.
 package svcmain
@@ -14,9 +17,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -26,102 +26,9 @@ import (
 	"github.com/iogo-dev/iogo/pkg/gen"
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/stats"
+	"github.com/iogo-dev/iogo/pkg/svcmain/svcbase"
 	"github.com/iogo-dev/iogo/pkg/trace"
 )
-
-// ParseFlags sets fs from environment variables, then from args: a flag
-// beats its variable, which beats the flag's default. The variable of flag
-// -max-frame with prefix IOGO_EXTERNAL_ is IOGO_EXTERNAL_MAX_FRAME; a
-// variable set to "" counts. lookupEnv is os.LookupEnv in production.
-func ParseFlags(fs *flag.FlagSet, prefix string, args []string, lookupEnv func(string) (string, bool)) error {
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		name := EnvName(prefix, f.Name)
-		if v, ok := lookupEnv(name); ok && envErr == nil {
-			if err := fs.Set(f.Name, v); err != nil {
-				envErr = fmt.Errorf("%s=%q: %w", name, v, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return envErr
-	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %q", fs.Args())
-	}
-	return nil
-}
-
-// AnnotateEnv appends " (env NAME)" to the usage text of every flag of fs,
-// so that -h lists the environment variables too. Call it after defining
-// the flags.
-func AnnotateEnv(fs *flag.FlagSet, prefix string) {
-	fs.VisitAll(func(f *flag.Flag) { f.Usage += " (env " + EnvName(prefix, f.Name) + ")" })
-}
-
-// EnvName returns the environment variable of a flag.
-func EnvName(prefix, flagName string) string {
-	return prefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
-}
-
-// SplitList splits a comma-separated list, dropping blanks.
-func SplitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// NewLogger returns a text logger on w at the named level (debug, info,
-// warn or error).
-func NewLogger(w io.Writer, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("log level: %w", err)
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
-}
-
-// ReadyLine formats the one line a service prints to stdout once it
-// serves: "iogo <component> ready k1=v1 k2=v2", pairs in the given order.
-func ReadyLine(component string, kv ...string) string {
-	var b strings.Builder
-	b.WriteString("iogo ")
-	b.WriteString(component)
-	b.WriteString(" ready")
-	for i := 0; i+1 < len(kv); i += 2 {
-		b.WriteString(" ")
-		b.WriteString(kv[i])
-		b.WriteString("=")
-		b.WriteString(kv[i+1])
-	}
-	return b.String()
-}
-
-// Dialable renders a listen address as one a client on this host can dial:
-// a wildcard host ("0.0.0.0", "::") becomes 127.0.0.1.
-func Dialable(a net.Addr) string {
-	var ip net.IP
-	var port int
-	switch t := a.(type) {
-	case *net.TCPAddr:
-		ip, port = t.IP, t.Port
-	case *net.UDPAddr:
-		ip, port = t.IP, t.Port
-	default:
-		return a.String()
-	}
-	if ip == nil || ip.IsUnspecified() {
-		return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	}
-	return a.String()
-}
 
 // Logic describes a logic-service binary.
 type Logic struct {
@@ -132,10 +39,10 @@ type Logic struct {
 	// Routes returns the service's routes, for a service that keeps no
 	// data. Set Routes or Module.
 	Routes func() logic.RouteSource
-	// Module builds a service that keeps data (see [Module]); it may add
+	// Module builds a service that keeps data (see [logic.Module]); it may add
 	// its own flags to fs. RunLogic adds -redis: with a Redis URL the
 	// module's data lives in Redis, else in the brokers' JetStream.
-	Module func(fs *flag.FlagSet) Module
+	Module func(fs *flag.FlagSet) logic.Module
 }
 
 // Exit codes of RunLogic and the other service mains.
@@ -157,7 +64,7 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 	fs := flag.NewFlagSet(spec.Service, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&brokers, "brokers", "nats://127.0.0.1:4222", "comma-separated NATS broker URLs")
-	auth := BrokerAuth(fs)
+	auth := svcbase.BrokerAuth(fs)
 	fs.StringVar(&cfg.InstanceID, "id", "", "instance ID, a NATS subject token (default: service-random)")
 	fs.StringVar(&cfg.Version, "version", "", "version reported in the service registry")
 	fs.IntVar(&cfg.MaxPending, "max-pending", logic.DefaultMaxPending, "requests allowed to wait per user")
@@ -170,7 +77,7 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 	fs.DurationVar(&cfg.Stats.SlowMin, "slow", 0, "stats keep a request among the slowest (dashboard) only when it took at least this long")
 	fs.IntVar(&cfg.Stats.RecentErrors, "recent-errors", stats.DefaultRecentErrors, "failed requests the stats keep for the dashboard; negative keeps none")
 	var (
-		mod      Module
+		mod      logic.Module
 		redisURL string
 		kafka    string
 	)
@@ -184,13 +91,13 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 		routes = mod.Router
 	}
 	dump := fs.Bool("dump-routes", false, "print the route table (routes, pushes, errors, descriptors) as JSON and exit; needs no broker")
-	AnnotateEnv(fs, spec.EnvPrefix)
+	svcbase.AnnotateEnv(fs, spec.EnvPrefix)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: %s [flags]\n\nThe iogo %s logic service. Every flag can also be set "+
 			"by the environment variable shown; the flag wins.\n\n", spec.Service, spec.Service)
 		fs.PrintDefaults()
 	}
-	err := ParseFlags(fs, spec.EnvPrefix, args, lookupEnv)
+	err := svcbase.ParseFlags(fs, spec.EnvPrefix, args, lookupEnv)
 	if errors.Is(err, flag.ErrHelp) {
 		return ExitOK
 	}
@@ -201,7 +108,7 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 	if *dump {
 		return dumpRoutes(spec.Service, routes, stdout, stderr)
 	}
-	log, err := NewLogger(stderr, level)
+	log, err := svcbase.NewLogger(stderr, level)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", spec.Service, err)
 		return ExitUsage
@@ -252,13 +159,13 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 			}
 		}()
 	}
-	cfg.Brokers = SplitList(brokers)
+	cfg.Brokers = svcbase.SplitList(brokers)
 	authOpts, err := auth()
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", spec.Service, err)
 		return ExitUsage
 	}
-	cfg.NATSOptions = append(cfg.NATSOptions, RoleOption(fabric.RoleLogic))
+	cfg.NATSOptions = append(cfg.NATSOptions, svcbase.RoleOption(fabric.RoleLogic))
 	cfg.NATSOptions = append(cfg.NATSOptions, authOpts...)
 	// OTLP tracing when OTEL_EXPORTER_OTLP_ENDPOINT is set (package trace).
 	tp, stopTracing, err := trace.Setup(ctx, spec.Service, cfg.InstanceID)
@@ -294,7 +201,7 @@ func RunLogic(ctx context.Context, spec Logic, args []string, lookupEnv func(str
 		log.Error("start failed", slog.Any("error", err))
 		return ExitError
 	}
-	fmt.Fprintln(stdout, ReadyLine("logic", "service", srv.Service(), "instance", srv.InstanceID()))
+	fmt.Fprintln(stdout, svcbase.ReadyLine("logic", "service", srv.Service(), "instance", srv.InstanceID()))
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/broker"
-	"github.com/iogo-dev/iogo/pkg/svcmain"
+	"github.com/iogo-dev/iogo/pkg/svcmain/svcbase"
 )
 
 // shutdownTimeout bounds the graceful shutdown after a signal.
@@ -60,5 +60,5 @@ func readyLine(b *broker.Broker) string {
 	if u := b.ClusterURL(); u != "" {
 		kv = append(kv, "cluster", u)
 	}
-	return svcmain.ReadyLine("broker", kv...)
+	return svcbase.ReadyLine("broker", kv...)
 }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/iogo-dev/iogo/pkg/broker"
 	"github.com/iogo-dev/iogo/pkg/fabric"
-	"github.com/iogo-dev/iogo/pkg/svcmain"
+	"github.com/iogo-dev/iogo/pkg/svcmain/svcbase"
 )
 
 // envPrefix prefixes every environment variable the broker reads.
@@ -93,23 +93,23 @@ func parseSettings(args []string, lookupEnv func(string) (string, bool), out io.
 	fs.IntVar(&maxPayload, "max-payload", 0, "largest message in bytes; 0 = 2 MiB (room for a full 1 MiB client frame and its headers)")
 	fs.StringVar(&level, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&s.startTimeout, "start-timeout", 0, "give up if not ready within this time; 0 = wait until interrupted")
-	svcmain.AnnotateEnv(fs, envPrefix)
+	svcbase.AnnotateEnv(fs, envPrefix)
 
-	if err := svcmain.ParseFlags(fs, envPrefix, args, lookupEnv); err != nil {
+	if err := svcbase.ParseFlags(fs, envPrefix, args, lookupEnv); err != nil {
 		return settings{}, err
 	}
 	if maxPayload < 0 || maxPayload > math.MaxInt32 {
 		return settings{}, fmt.Errorf("-max-payload %d out of range", maxPayload)
 	}
 	s.cfg.MaxPayload = int32(maxPayload)
-	s.cfg.Routes = svcmain.SplitList(routes)
-	s.cfg.NKeys = svcmain.SplitList(nkeys)
+	s.cfg.Routes = svcbase.SplitList(routes)
+	s.cfg.NKeys = svcbase.SplitList(nkeys)
 	for _, r := range fabric.Roles() {
 		rf := roles[r]
 		if rf.user != "" || rf.password != "" {
 			s.cfg.Users = append(s.cfg.Users, broker.User{Role: r, Name: rf.user, Password: rf.password})
 		}
-		for _, k := range svcmain.SplitList(rf.nkeys) {
+		for _, k := range svcbase.SplitList(rf.nkeys) {
 			s.cfg.Users = append(s.cfg.Users, broker.User{Role: r, NKey: k})
 		}
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/iogo-dev/iogo/pkg/external"
 	"github.com/iogo-dev/iogo/pkg/fabric"
-	"github.com/iogo-dev/iogo/pkg/svcmain"
+	"github.com/iogo-dev/iogo/pkg/svcmain/svcbase"
 	"github.com/iogo-dev/iogo/pkg/wire"
 )
 
@@ -63,27 +63,27 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool), errOut io.W
 	fs.StringVar(&proxies, "trusted-proxies", "",
 		"comma-separated IPs/CIDRs of proxies whose PROXY protocol header (TCP, WebSocket) or "+
 			"X-Forwarded-For/X-Real-IP (WebSocket) names the client; \"\" = trust none")
-	auth := svcmain.BrokerAuth(fs)
+	auth := svcbase.BrokerAuth(fs)
 	security := securityFlags(fs, &s.cfg) // security.go
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	svcmain.AnnotateEnv(fs, envPrefix)
+	svcbase.AnnotateEnv(fs, envPrefix)
 	fs.Usage = func() {
 		fmt.Fprintf(errOut, "Usage: external [flags]\n\nThe iogo external server (gate). Every flag "+
 			"can also be set by the environment variable shown; the flag wins.\n\n")
 		fs.PrintDefaults()
 	}
-	if err := svcmain.ParseFlags(fs, envPrefix, args, lookupEnv); err != nil {
+	if err := svcbase.ParseFlags(fs, envPrefix, args, lookupEnv); err != nil {
 		return s, err
 	}
-	s.cfg.Brokers = svcmain.SplitList(brokers)
-	s.cfg.TrustedProxies = svcmain.SplitList(proxies)
+	s.cfg.Brokers = svcbase.SplitList(brokers)
+	s.cfg.TrustedProxies = svcbase.SplitList(proxies)
 	authOpts, err := auth()
 	if err != nil {
 		return s, err
 	}
 	// The gate role's inbox prefix: a broker with per-role users answers
 	// a gate there only.
-	s.cfg.NATSOptions = append(s.cfg.NATSOptions, svcmain.RoleOption(fabric.RoleGate))
+	s.cfg.NATSOptions = append(s.cfg.NATSOptions, svcbase.RoleOption(fabric.RoleGate))
 	s.cfg.NATSOptions = append(s.cfg.NATSOptions, authOpts...)
 	if err := security(); err != nil {
 		return s, err
@@ -105,13 +105,13 @@ func parseArgs(args []string, lookupEnv func(string) (string, bool), errOut io.W
 func readyLine(ws, tcp, kcp net.Addr, wsPath string) string {
 	var kv []string
 	if ws != nil {
-		kv = append(kv, "ws", "ws://"+svcmain.Dialable(ws)+wsPath)
+		kv = append(kv, "ws", "ws://"+svcbase.Dialable(ws)+wsPath)
 	}
 	if tcp != nil {
-		kv = append(kv, "tcp", "tcp://"+svcmain.Dialable(tcp))
+		kv = append(kv, "tcp", "tcp://"+svcbase.Dialable(tcp))
 	}
 	if kcp != nil {
-		kv = append(kv, "kcp", "kcp://"+svcmain.Dialable(kcp))
+		kv = append(kv, "kcp", "kcp://"+svcbase.Dialable(kcp))
 	}
-	return svcmain.ReadyLine("external", kv...)
+	return svcbase.ReadyLine("external", kv...)
 }

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/iogo-dev/iogo/pkg/external"
-	"github.com/iogo-dev/iogo/pkg/svcmain"
+	"github.com/iogo-dev/iogo/pkg/svcmain/svcbase"
 )
 
 // securityFlags adds the TLS and WebSocket admission flags to fs and
@@ -23,7 +23,7 @@ func securityFlags(fs *flag.FlagSet, cfg *external.Config) func() error {
 		case *token != "" && *secret != "":
 			return errors.New("-ws-auth-token and -ws-auth-hmac-secret exclude each other")
 		case *token != "":
-			cfg.Authorize = external.BearerToken(svcmain.SplitList(*token)...)
+			cfg.Authorize = external.BearerToken(svcbase.SplitList(*token)...)
 		case *secret != "":
 			cfg.Authorize = external.HMACToken([]byte(*secret), time.Now)
 		}
@@ -41,16 +41,16 @@ func readyLineTLS(ws, tcp, kcp net.Addr, wsPath string, tls bool, fingerprint st
 	}
 	var kv []string
 	if ws != nil {
-		kv = append(kv, "ws", "wss://"+svcmain.Dialable(ws)+wsPath)
+		kv = append(kv, "ws", "wss://"+svcbase.Dialable(ws)+wsPath)
 	}
 	if tcp != nil {
-		kv = append(kv, "tcp", "tls://"+svcmain.Dialable(tcp))
+		kv = append(kv, "tcp", "tls://"+svcbase.Dialable(tcp))
 	}
 	if kcp != nil {
-		kv = append(kv, "kcp", "kcp://"+svcmain.Dialable(kcp))
+		kv = append(kv, "kcp", "kcp://"+svcbase.Dialable(kcp))
 	}
 	if fingerprint != "" {
 		kv = append(kv, "sha256", fingerprint)
 	}
-	return svcmain.ReadyLine("external", kv...)
+	return svcbase.ReadyLine("external", kv...)
 }

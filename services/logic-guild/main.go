@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/svcmain"
 	"github.com/iogo-dev/iogo/services/logic-guild/guild"
 )
@@ -22,7 +23,7 @@ func main() {
 	code := svcmain.RunLogic(ctx, svcmain.Logic{
 		Service:   guild.Service,
 		EnvPrefix: "IOGO_GUILD_",
-		Module:    func(fs *flag.FlagSet) svcmain.Module { return guild.FromFlags(fs) },
+		Module:    func(fs *flag.FlagSet) logic.Module { return guild.FromFlags(fs) },
 	}, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

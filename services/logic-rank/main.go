@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/svcmain"
 	"github.com/iogo-dev/iogo/services/logic-rank/rank"
 )
@@ -23,7 +24,7 @@ func main() {
 	code := svcmain.RunLogic(ctx, svcmain.Logic{
 		Service:   rank.Service,
 		EnvPrefix: "IOGO_RANK_",
-		Module:    func(fs *flag.FlagSet) svcmain.Module { return rank.FromFlags(fs) },
+		Module:    func(fs *flag.FlagSet) logic.Module { return rank.FromFlags(fs) },
 	}, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

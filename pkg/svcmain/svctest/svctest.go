@@ -32,7 +32,6 @@ import (
 	"github.com/iogo-dev/iogo/pkg/route"
 	"github.com/iogo-dev/iogo/pkg/store"
 	"github.com/iogo-dev/iogo/pkg/store/redistest"
-	"github.com/iogo-dev/iogo/pkg/svcmain"
 )
 
 // timeout bounds each start and each shutdown.
@@ -81,7 +80,7 @@ func Logic(t testing.TB, b *broker.Broker, cfg logic.Config) *logic.Server {
 // Module starts module m as a logic server with cfg (Router and Init are
 // set from m), opened on st before its first request, and closes it after
 // the server stopped, as svcmain.RunLogic does.
-func Module(t testing.TB, b *broker.Broker, cfg logic.Config, m svcmain.Module, st store.Opener) *logic.Server {
+func Module(t testing.TB, b *broker.Broker, cfg logic.Config, m logic.Module, st store.Opener) *logic.Server {
 	t.Helper()
 	cfg.Router = m.Router()
 	cfg.Init = func(ctx context.Context, srv *logic.Server) error { return m.Open(ctx, srv, st) }

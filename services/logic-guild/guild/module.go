@@ -10,12 +10,11 @@ import (
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/route"
 	"github.com/iogo-dev/iogo/pkg/store"
-	"github.com/iogo-dev/iogo/pkg/svcmain"
 	guildpb "github.com/iogo-dev/iogo/proto/guild"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
-// Module is the guild service as a svcmain.Module: its routes, opened on a
+// Module is the guild service as a logic.Module: its routes, opened on a
 // store backend by the service's main or `iogo dev`.
 type Module struct {
 	cfg Config
@@ -26,7 +25,7 @@ type Module struct {
 	done   <-chan struct{}
 }
 
-var _ svcmain.Module = (*Module)(nil)
+var _ logic.Module = (*Module)(nil)
 
 // New returns the module with cfg, validated at Open. It does no I/O.
 func New(cfg Config) *Module { return &Module{cfg: cfg} }

@@ -155,7 +155,7 @@ func validProvider(s string) bool { return providerRe.MatchString(s) }
 func Router() *route.Router { return New(Config{}).routes() }
 
 // Router returns the module's routes; every call returns the same router.
-// It implements svcmain.Module.
+// It implements logic.Module.
 func (m *Module) Router() logic.RouteSource { return m.routes() }
 
 func (m *Module) routes() *route.Router {

@@ -16,7 +16,6 @@ import (
 	"github.com/iogo-dev/iogo/pkg/logic"
 	"github.com/iogo-dev/iogo/pkg/route"
 	"github.com/iogo-dev/iogo/pkg/store"
-	"github.com/iogo-dev/iogo/pkg/svcmain"
 )
 
 // Defaults of Config.
@@ -258,7 +257,7 @@ func (c Config) secrets() [][]byte {
 	return out
 }
 
-// Module is the login service: it implements svcmain.Module. Build it
+// Module is the login service: it implements logic.Module. Build it
 // with New (or FromFlags), set verifiers before Open, then serve its
 // Router. Its handlers and its Go API (Ban, Unban, VerifyToken) are safe
 // for concurrent use once Open returned.
@@ -298,7 +297,7 @@ func New(cfg Config) *Module {
 // -slow-delay, -signup-window, -signup-ip, -signup-global-window,
 // -signup-global, -guest-ip, -guest-global); it is the shape
 // svcmain.RunLogic's Module field takes. Set verifiers with SetVerifier before Open.
-func FromFlags(fs *flag.FlagSet) svcmain.Module {
+func FromFlags(fs *flag.FlagSet) logic.Module {
 	m := New(Config{})
 	m.RegisterFlags(fs)
 	return m
@@ -358,7 +357,7 @@ func parseUint32(dst *uint32) func(string) error {
 func (m *Module) SetVerifier(name string, v Verifier) { m.cfg.Verifiers[name] = v }
 
 // Open opens the module's buckets on st, loads the token secret and makes
-// the handlers stateful. It implements svcmain.Module.
+// the handlers stateful. It implements logic.Module.
 func (m *Module) Open(ctx context.Context, srv *logic.Server, st store.Opener) error {
 	cfg := m.cfg.withDefaults()
 	if cfg.Logger == nil {
@@ -409,7 +408,7 @@ func (m *Module) Open(ctx context.Context, srv *logic.Server, st store.Opener) e
 	return nil
 }
 
-// Close implements svcmain.Module; the module holds nothing to release
+// Close implements logic.Module; the module holds nothing to release
 // (the store belongs to the caller).
 func (m *Module) Close() error { return nil }
 

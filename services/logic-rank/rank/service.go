@@ -84,7 +84,7 @@ func (b *board) period(t time.Time) Period {
 	return p
 }
 
-// Module is the rank (leaderboard) service: the svcmain.Module that
+// Module is the rank (leaderboard) service: the logic.Module that
 // serves route cmd 4, and the Go API that server code uses to create
 // boards and submit scores for any owner.
 type Module struct {

@@ -1,4 +1,4 @@
-package svcmain
+package svcbase
 
 import (
 	"flag"
