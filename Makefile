@@ -6,6 +6,8 @@ PKGS    := github.com/iogo-dev/iogo/...
 MODULES := $(shell $(GO) list -m -f '{{.Dir}}')
 BUF     := $(GO) run github.com/bufbuild/buf/cmd/buf@v1.75.0
 BIN     := $(CURDIR)/bin
+# the buf.validate rules (proto/protovalidate/buf/validate/validate.proto)
+PROTOVALIDATE := github.com/bufbuild/protovalidate@v1.2.2
 
 .PHONY: all run test unit e2e bench bench-micro bench-e2e proto gen lint build images compose-test clean
 
@@ -38,8 +40,12 @@ bench-e2e:
 	$(GO) run github.com/iogo-dev/iogo/bench/e2e $(BENCH_FLAGS)
 
 ## proto: regenerate Go code from proto/ (buf and protoc-gen-go as Go modules)
+## (the buf.validate rules come from the Go module github.com/bufbuild/protovalidate,
+## linked from the module cache to proto/third_party/protovalidate)
 proto:
-	cd proto && $(BUF) lint && $(BUF) generate
+	mkdir -p proto/third_party
+	ln -sfn "$$(cd proto && $(GO) mod download -json $(PROTOVALIDATE) | sed -n 's/.*"Dir": "\(.*\)",/\1/p')/proto/protovalidate" proto/third_party/protovalidate
+	cd proto && $(BUF) lint && $(BUF) generate --exclude-path third_party/protovalidate/buf
 
 ## gen: regenerate the bundled services' API docs (docs/api) and client SDKs
 ## (sdk/go, sdk/csharp, sdk/gdscript, sdk/ts; TypeScript needs npm) with iogo gen; cmd/iogo's

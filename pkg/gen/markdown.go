@@ -95,10 +95,30 @@ func serviceMarkdown(s Service, framework []errs.Info, opt Options) ([]byte, err
 			b.WriteString("No fields.\n")
 			continue
 		}
-		b.WriteString("| Field | Number | Type |\n|---|---|---|\n")
+		rules := make([]string, fields.Len())
+		anyRule := false
+		for i := range fields.Len() {
+			rules[i] = fieldRules(fields.Get(i))
+			anyRule = anyRule || rules[i] != ""
+		}
+		if !anyRule {
+			b.WriteString("| Field | Number | Type |\n|---|---|---|\n")
+		} else {
+			// Checked before the handler runs: a request breaking one is
+			// answered -1001 naming the field and the rule.
+			b.WriteString("| Field | Number | Type | Rules (buf.validate; -1001 when broken) |\n|---|---|---|---|\n")
+		}
 		for i := range fields.Len() {
 			f := fields.Get(i)
-			fmt.Fprintf(&b, "| `%s` | %d | `%s` |\n", f.Name(), f.Number(), fieldType(f))
+			fmt.Fprintf(&b, "| `%s` | %d | `%s` |", f.Name(), f.Number(), fieldType(f))
+			if anyRule {
+				r := ""
+				if rules[i] != "" {
+					r = "`" + rules[i] + "`"
+				}
+				fmt.Fprintf(&b, " %s |", cellMD(r))
+			}
+			b.WriteString("\n")
 		}
 	}
 	return []byte(b.String()), nil

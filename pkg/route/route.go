@@ -16,6 +16,13 @@
 // type — are collected and reported by Routes, so a logic server refuses to
 // start with them, as http.ServeMux refuses conflicting patterns.
 //
+// A request message whose .proto carries buf.validate (protovalidate)
+// rules is checked before the handler runs, for clients and for other
+// servers' calls alike: a request that breaks a rule is answered -1001
+// (errs.ErrValidation) with each broken rule as "field.path: message
+// [rule.id]", and the handler does not run. The rules are compiled once, at
+// registration; a request type without rules costs nothing.
+//
 // Routes need a logged-in session unless registered with Public (login
 // itself); Internal routes serve other servers only. DeclarePush records
 // the routes on which the service pushes to clients, with their payload
@@ -133,7 +140,8 @@ func (r *Router) Routes() ([]logic.Route, error) {
 func Handle[Req, Resp any](g *Group, sub int32, fn func(*logic.Ctx, Req) (Resp, error), opts ...Option) {
 	in, errIn := wire.ValueOf[Req]()
 	out, errOut := wire.ValueOf[Resp]()
-	if err := errors.Join(errIn, errOut); err != nil {
+	check, errCheck := newChecker[Req]()
+	if err := errors.Join(errIn, errOut, errCheck); err != nil {
 		g.r.errs = append(g.r.errs, fmt.Errorf("route %d-%d: %w", g.cmd, sub, err))
 		return
 	}
@@ -141,6 +149,11 @@ func Handle[Req, Resp any](g *Group, sub int32, fn func(*logic.Ctx, Req) (Resp, 
 		req, err := in.Unmarshal(data, c.Codec())
 		if err != nil {
 			return nil, errs.ErrValidation.WithMsg("malformed request data")
+		}
+		if check != nil {
+			if err := check(req); err != nil {
+				return nil, err
+			}
 		}
 		resp, err := fn(c, req)
 		if err != nil {
@@ -154,8 +167,9 @@ func Handle[Req, Resp any](g *Group, sub int32, fn func(*logic.Ctx, Req) (Resp, 
 // HandleVoid registers fn as a request/void action: on success the client
 // gets no response; an error is still answered.
 func HandleVoid[Req any](g *Group, sub int32, fn func(*logic.Ctx, Req) error, opts ...Option) {
-	in, err := wire.ValueOf[Req]()
-	if err != nil {
+	in, errIn := wire.ValueOf[Req]()
+	check, errCheck := newChecker[Req]()
+	if err := errors.Join(errIn, errCheck); err != nil {
 		g.r.errs = append(g.r.errs, fmt.Errorf("route %d-%d: %w", g.cmd, sub, err))
 		return
 	}
@@ -163,6 +177,11 @@ func HandleVoid[Req any](g *Group, sub int32, fn func(*logic.Ctx, Req) error, op
 		req, err := in.Unmarshal(data, c.Codec())
 		if err != nil {
 			return nil, errs.ErrValidation.WithMsg("malformed request data")
+		}
+		if check != nil {
+			if err := check(req); err != nil {
+				return nil, err
+			}
 		}
 		return nil, fn(c, req)
 	}

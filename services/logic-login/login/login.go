@@ -25,7 +25,6 @@ import (
 	"errors"
 	"hash/fnv"
 	"regexp"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -61,11 +60,16 @@ const (
 
 // Errors of the login service (codes 1100-1199, and validation errors).
 var (
-	// ErrDeviceID is returned for a missing or over-long device ID.
+	// ErrDeviceID, ErrUsername, ErrPassword: a request breaking the
+	// buf.validate rule of the field (login.proto) is answered with their
+	// code, -1001, and a message naming the field and the rule; errors.Is
+	// matches them by that code.
+	//
+	// ErrDeviceID is a missing or over-long device ID.
 	ErrDeviceID = errs.ErrValidation.WithMsg("login: device_id must be 1..128 bytes")
-	// ErrUsername is returned for a username that breaks the rules.
+	// ErrUsername is a username that breaks the rules.
 	ErrUsername = errs.ErrValidation.WithMsg("login: username must be 3..32 of A-Z a-z 0-9 . _ -")
-	// ErrPassword is returned for a password that breaks the rules.
+	// ErrPassword is a password that breaks the rules.
 	ErrPassword = errs.ErrValidation.WithMsg("login: password must be 8..128 bytes")
 	// ErrNickname is returned for an over-long nickname.
 	ErrNickname = errs.ErrValidation.WithMsg("login: nickname must be at most 64 characters")
@@ -130,21 +134,18 @@ func (f VerifierFunc) Verify(ctx context.Context, token string) (string, string,
 	return f(ctx, token)
 }
 
-// Limits of request fields.
+// Limits of request fields the handlers check; the others are
+// buf.validate rules in proto/login/login.proto, checked before a handler
+// runs.
 const (
-	maxDeviceID   = 128
 	maxNickname   = 64
-	minPassword   = 8
 	maxPassword   = 128
 	maxProviderID = 256
 	maxExtToken   = 8192
 	maxReason     = 256
 )
 
-var (
-	usernameRe = regexp.MustCompile(`^[A-Za-z0-9._-]{3,32}$`)
-	providerRe = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
-)
+var providerRe = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
 
 func validProvider(s string) bool { return providerRe.MatchString(s) }
 
@@ -225,26 +226,10 @@ func nickname(s string) (string, error) {
 	return s, nil
 }
 
-func checkUsername(s string) error {
-	if !usernameRe.MatchString(s) {
-		return ErrUsername
-	}
-	return nil
-}
-
-func checkPassword(s string) error {
-	if n := len(s); n < minPassword || n > maxPassword {
-		return ErrPassword
-	}
-	return nil
-}
-
 // guestLogin logs a device in as a guest and binds the connection to its
 // user; a previous session of the user is kicked (-1007).
 func (m *Module) guestLogin(c *logic.Ctx, req *loginpb.GuestLogin) (*loginpb.User, error) {
-	if n := len(req.DeviceId); n == 0 || n > maxDeviceID {
-		return nil, ErrDeviceID
-	}
+	// device_id's length is checked by its buf.validate rule (login.proto).
 	nick, err := nickname(req.Nickname)
 	if err != nil {
 		return nil, err
@@ -289,12 +274,7 @@ func (m *Module) register(c *logic.Ctx, req *loginpb.Register) (*loginpb.User, e
 	if !m.open() {
 		return nil, ErrNotOpen
 	}
-	if err := checkUsername(req.Username); err != nil {
-		return nil, err
-	}
-	if err := checkPassword(req.Password); err != nil {
-		return nil, err
-	}
+	// username and password are checked by their buf.validate rules.
 	nick, err := nickname(req.Nickname)
 	if err != nil {
 		return nil, err
@@ -416,9 +396,6 @@ func (m *Module) refresh(c *logic.Ctx, req *loginpb.Refresh) (*loginpb.Tokens, e
 	if err := m.limit.check(ctx, ip, m.cfg.RateIP); err != nil {
 		return nil, m.limited(err, clientAddr(c))
 	}
-	if len(req.RequestId) > MaxRequestID {
-		return nil, errs.ErrValidation.WithMsg("login: request_id longer than " + strconv.Itoa(MaxRequestID) + " bytes")
-	}
 	a, toks, f, err := m.rotate(ctx, req.RefreshToken, req.RequestId)
 	switch {
 	case errors.Is(err, ErrTokenReused):
@@ -454,12 +431,7 @@ func (m *Module) linkPassword(c *logic.Ctx, req *loginpb.LinkPassword) (*loginpb
 	if !m.open() {
 		return nil, ErrNotOpen
 	}
-	if err := checkUsername(req.Username); err != nil {
-		return nil, err
-	}
-	if err := checkPassword(req.Password); err != nil {
-		return nil, err
-	}
+	// username and password are checked by their buf.validate rules.
 	a, err := m.linkUsername(withCallerDeadline(c.Context(), c), clientAddr(c), c.UserID(), req.Username, req.Password)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"github.com/iogo-dev/iogo/pkg/fabric"
 	"github.com/iogo-dev/iogo/pkg/logic"
 	loginpb "github.com/iogo-dev/iogo/proto/login"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
@@ -28,12 +29,37 @@ func TestGuestLogin(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := logic.NewCtx(context.Background(), fabric.Meta{}, nil)
-			u, err := New(Config{}).guestLogin(c, tt.req)
+			m := New(Config{})
+			// Through the route: the device_id rule (login.proto) is
+			// checked before the handler.
+			routes, err := m.Router().Routes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			tbl, err := logic.NewTable(routes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, err := proto.Marshal(tt.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, e := tbl.Lookup(Cmd, SubGuest).Serve(c, in)
+			if e != nil {
+				err = e
+			}
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
 			if err != nil {
+				if !strings.Contains(e.Msg, "device_id: ") {
+					t.Fatalf("message %q does not name the field", e.Msg)
+				}
 				return
+			}
+			u := &loginpb.User{}
+			if err := proto.Unmarshal(out, u); err != nil {
+				t.Fatal(err)
 			}
 			if u.Id != GuestID(tt.req.DeviceId) || u.Id <= 0 || u.Nickname != tt.nick {
 				t.Fatalf("user %v", u)
