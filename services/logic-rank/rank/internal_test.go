@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/iogo-dev/iogo/services/logic-rank/internal/ostree"
 )
 
 func TestPeriods(t *testing.T) {
@@ -179,5 +181,35 @@ func TestApplyNewDecr(t *testing.T) {
 	r, ok, err := apply(b, nil, Submission{Score: 4, Subscore: -1}, time.UnixMilli(5))
 	if err != nil || !ok || r.Score != -4 || r.Subscore != 1 || r.Updated != 5 {
 		t.Fatalf("%+v %v %v", r, ok, err)
+	}
+}
+
+// TestIndexRemoveKeepsLateWritesOut: a record removed here (Remove) stays
+// out while older watch events of it are still arriving, comes back with a
+// newer write, and the delete's own event ends the guard.
+func TestIndexRemoveKeepsLateWritesOut(t *testing.T) {
+	const owner = 7
+	rec := func(score int64) Record { return Record{Owner: owner, Score: score} }
+	steps := []struct {
+		name    string
+		do      func(x *index)
+		present bool
+	}{
+		{"written", func(x *index) { x.put(rec(1), 5) }, true},
+		{"removed here", func(x *index) { x.remove(owner, 0) }, false},
+		{"the write's late event", func(x *index) { x.put(rec(1), 5) }, false},
+		{"an older event", func(x *index) { x.put(rec(0), 3) }, false},
+		{"the delete's event", func(x *index) { x.remove(owner, 6) }, false},
+		{"a newer write", func(x *index) { x.put(rec(2), 8) }, true},
+	}
+	x := &index{sort: Descending, tree: ostree.New[*entry](), owners: map[int64]*entry{}}
+	for _, st := range steps {
+		st.do(x)
+		if _, got := x.owners[owner]; got != st.present || x.tree.Len() != len(x.owners) {
+			t.Fatalf("after %s: present %v (tree %d), want %v", st.name, got, x.tree.Len(), st.present)
+		}
+	}
+	if len(x.gone) != 0 {
+		t.Fatalf("guard left after the delete's event: %v", x.gone)
 	}
 }

@@ -51,6 +51,11 @@ type index struct {
 	sort   Sort
 	tree   *ostree.Tree[*entry]
 	owners map[int64]*entry
+	// gone holds, per owner removed here (Remove) before the watch has
+	// delivered the delete, the revision of the record removed: a watch
+	// event of that record or an older one, still on its way, must not
+	// bring it back. The delete's own event clears it.
+	gone map[int64]uint64
 }
 
 type entry struct {
@@ -169,6 +174,11 @@ func (b *kvBoards) sweep(seen map[string]bool) {
 				delete(idx.owners, owner)
 			}
 		}
+		for owner := range idx.gone { // their deletes are done
+			if !seen[recordKey(id.board, id.period, owner)] {
+				delete(idx.gone, owner)
+			}
+		}
 		idx.mu.Unlock()
 	}
 }
@@ -249,6 +259,9 @@ func (b *kvBoards) lookup(s Scope) *index {
 func (x *index) put(rec Record, rev uint64) int64 {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	if g, ok := x.gone[rec.Owner]; ok && rev <= g {
+		return 0 // removed here; this is an older write still arriving
+	}
 	e := x.owners[rec.Owner]
 	if e != nil {
 		if rev <= e.rev {
@@ -267,14 +280,29 @@ func (x *index) put(rec Record, rev uint64) int64 {
 }
 
 // remove deletes the owner's record unless the index holds a revision
-// newer than rev (rev 0: whatever it holds).
+// newer than rev. Rev 0 is a removal made here (Remove) whose delete the
+// watch has yet to deliver: whatever the index holds goes, and is kept
+// out (gone) until that delete arrives.
 func (x *index) remove(owner int64, rev uint64) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if e := x.owners[owner]; e != nil && (rev == 0 || e.rev <= rev) {
-		x.tree.Delete(e.key)
-		delete(x.owners, owner)
+	if rev > 0 {
+		if g, ok := x.gone[owner]; ok && g <= rev {
+			delete(x.gone, owner)
+		}
 	}
+	e := x.owners[owner]
+	if e == nil || (rev > 0 && e.rev > rev) {
+		return
+	}
+	if rev == 0 {
+		if x.gone == nil {
+			x.gone = map[int64]uint64{}
+		}
+		x.gone[owner] = max(x.gone[owner], e.rev)
+	}
+	x.tree.Delete(e.key)
+	delete(x.owners, owner)
 }
 
 // maxRev returns the newest revision in the index.
