@@ -78,26 +78,8 @@ func testKCPFirstFrameTimeout(t *testing.T, ns *server.Server, idle time.Duratio
 	}
 
 	// A session that sends half a length prefix and nothing more.
-	raddr := g.KCPAddr().(*net.UDPAddr)
-	uc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	conv := kcpcookie.Conv()
-	pc, err := kcpcookie.Handshake(ctxT(t), uc, raddr, conv)
-	if err != nil {
-		_ = uc.Close()
-		t.Fatal(err)
-	}
-	stalled, err := kcp.NewConn4(conv, raddr, nil, 0, 0, true, pc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	stalled := halfPrefixSession(t, g)
 	defer stalled.Close()
-	stalled.SetStreamMode(true)
-	if _, err := stalled.Write([]byte{0, 0}); err != nil {
-		t.Fatal(err)
-	}
 	waitSessions(t, g, 2)
 	waitSessions(t, g, 1) // the stalled one is closed...
 	// ...after HandshakeTimeout, which the good one has outlived.
@@ -115,26 +97,8 @@ func TestKCPIdleBeforeFirstFrame(t *testing.T) {
 		c.IdleTimeout = 300 * time.Millisecond
 		c.HandshakeTimeout = -1
 	})
-	raddr := g.KCPAddr().(*net.UDPAddr)
-	uc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	conv := kcpcookie.Conv()
-	pc, err := kcpcookie.Handshake(ctxT(t), uc, raddr, conv)
-	if err != nil {
-		_ = uc.Close()
-		t.Fatal(err)
-	}
-	s, err := kcp.NewConn4(conv, raddr, nil, 0, 0, true, pc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := halfPrefixSession(t, g)
 	defer s.Close()
-	s.SetStreamMode(true)
-	if _, err := s.Write([]byte{0, 0}); err != nil {
-		t.Fatal(err)
-	}
 	_ = s.SetReadDeadline(time.Now().Add(5 * time.Second))
 	var got [4]byte
 	if _, err := s.Read(got[:]); err != nil { // the idle envelope's length prefix
@@ -208,4 +172,31 @@ func TestKCPMaxConnsPerAddr(t *testing.T) {
 	if err := first.Heartbeat(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// halfPrefixSession opens a KCP session to g through the cookie exchange
+// and sends half a length prefix: a session with no first envelope.
+func halfPrefixSession(t *testing.T, g *Server) *kcp.UDPSession {
+	t.Helper()
+	raddr := g.KCPAddr().(*net.UDPAddr)
+	uc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := kcpcookie.Conv()
+	pc, err := kcpcookie.Handshake(ctxT(t), uc, raddr, conv)
+	if err != nil {
+		_ = uc.Close()
+		t.Fatal(err)
+	}
+	s, err := kcp.NewConn4(conv, raddr, nil, 0, 0, true, pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetStreamMode(true)
+	if _, err := s.Write([]byte{0, 0}); err != nil {
+		_ = s.Close()
+		t.Fatal(err)
+	}
+	return s
 }
